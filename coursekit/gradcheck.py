@@ -1,0 +1,185 @@
+"""Numerical gradient checking: compare a backward pass with centred finite differences.
+
+``(f(x + h) - f(x - h)) / 2h`` differs from the derivative by O(h^2); in float64
+with h near 1e-5 the rounding error is near ``eps * |f| / h``, about 1e-10 for
+values of order one, so a correct backward agrees to a relative error well below 1e-7.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+
+__all__ = [
+    "numerical_gradient",
+    "numerical_gradient_array",
+    "rel_error",
+    "GradientComparison",
+    "check_gradients",
+    "assert_gradients_ok",
+]
+
+
+def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """Gradient of a scalar function by centred differences.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> float``.
+    x : float array
+        Point of evaluation. Each element is perturbed in place and restored.
+    h : float
+        Step.
+
+    Returns
+    -------
+    array of x's shape
+    """
+    grad = np.zeros_like(x, dtype=np.float64)
+    for ix in np.ndindex(x.shape):
+        old = x[ix]
+        x[ix] = old + h
+        f_plus = float(f(x))
+        x[ix] = old - h
+        f_minus = float(f(x))
+        x[ix] = old
+        grad[ix] = (f_plus - f_minus) / (2 * h)
+    return grad
+
+
+def numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, dout: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """Gradient of ``sum(f(x) * dout)`` with respect to x, by centred differences.
+
+    This is what a backward pass computes when the upstream gradient is ``dout``.
+    """
+    grad = np.zeros_like(x, dtype=np.float64)
+    for ix in np.ndindex(x.shape):
+        old = x[ix]
+        x[ix] = old + h
+        out_plus = np.array(f(x), dtype=np.float64)  # copy: f may return a view of its state
+        x[ix] = old - h
+        out_minus = np.array(f(x), dtype=np.float64)
+        x[ix] = old
+        grad[ix] = np.sum((out_plus - out_minus) * dout) / (2 * h)
+    return grad
+
+
+def _elementwise_rel_error(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))
+
+
+def rel_error(a, b) -> float:
+    """Largest element-wise relative error ``|a - b| / max(1e-8, |a| + |b|)``."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"rel_error: shapes differ: {a.shape} and {b.shape}")
+    return float(_elementwise_rel_error(a, b).max()) if a.size else 0.0
+
+
+class GradientComparison(NamedTuple):
+    """The analytic and numerical gradient of one argument, at their worst element."""
+
+    where: str  # the backward function's name
+    name: str  # gradient name, e.g. "dw"
+    index: tuple[int, ...]
+    analytic: float
+    numerical: float
+    rel_error: float
+    tol: float
+
+    @property
+    def ok(self) -> bool:
+        return self.rel_error < self.tol
+
+    def __str__(self) -> str:
+        verdict = "agrees with" if self.ok else "differs from"
+        return (
+            f"{self.where}: {self.name} {verdict} the numerical gradient at index {self.index}: "
+            f"analytic {self.analytic:.6g}, numerical {self.numerical:.6g}, "
+            f"relative error {self.rel_error:.2g} (expected < {self.tol:.0e})"
+        )
+
+
+def check_gradients(
+    forward: Callable,
+    backward: Callable,
+    inputs: Sequence,
+    *,
+    dout=None,
+    kwargs: dict | None = None,
+    h: float = 1e-5,
+    tol: float = 1e-7,
+    seed: int = 0,
+    names: Sequence[str] | None = None,
+) -> list[GradientComparison]:
+    """Compare a layer's backward pass with finite differences, one argument at a time.
+
+    Parameters
+    ----------
+    forward : callable
+        ``forward(*inputs, **kwargs)`` returns ``(out, cache, ...)``; extra returns are ignored.
+    backward : callable
+        ``backward(dout, cache)`` returns one gradient per element of ``inputs``
+        (a single array when there is one input).
+    inputs : sequence of arrays
+        The differentiated arguments; converted to float64 copies.
+    dout : array, optional
+        Upstream gradient; standard normal from ``seed`` by default.
+    kwargs : dict, optional
+        Arguments held fixed (stride, running statistics, ...).
+    h, tol : float
+        Finite-difference step and the largest relative error accepted.
+    names : sequence of str, optional
+        Argument names; by default those of ``forward``'s signature (``x, w, b`` -> ``dx, dw, db``).
+
+    Returns
+    -------
+    list of GradientComparison
+        One per input, at the element with the largest relative error.
+    """
+    kwargs = dict(kwargs or {})
+    inputs = [np.array(a, dtype=np.float64) for a in inputs]
+    if names is None:
+        params = [p.name for p in inspect.signature(forward).parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        names = params[: len(inputs)] if len(params) >= len(inputs) else [f"input{i}" for i in range(len(inputs))]
+    out, cache = forward(*inputs, **kwargs)[:2]
+    if dout is None:
+        dout = np.random.default_rng(seed).standard_normal(np.shape(out))
+    grads = backward(dout, cache)
+    if not isinstance(grads, tuple):
+        grads = (grads,)
+    where = getattr(backward, "__name__", "backward")
+    if len(grads) != len(inputs):
+        raise ValueError(f"check_gradients: {where} returned {len(grads)} gradients for {len(inputs)} inputs")
+    results = []
+    for i, (name, grad) in enumerate(zip(names, grads)):
+        grad = np.asarray(grad)
+        if grad.shape != inputs[i].shape:
+            raise AssertionError(f"{where}: d{name} has shape {grad.shape} but {name} has shape {inputs[i].shape}")
+
+        def f(xi, i=i):
+            args = list(inputs)
+            args[i] = xi
+            return forward(*args, **kwargs)[0]
+
+        numerical = numerical_gradient_array(f, inputs[i].copy(), dout, h)
+        if grad.size == 0:
+            results.append(GradientComparison(where, f"d{name}", (), 0.0, 0.0, 0.0, tol))
+            continue
+        errors = _elementwise_rel_error(grad, numerical)
+        worst = np.unravel_index(int(np.argmax(errors)), errors.shape)
+        results.append(
+            GradientComparison(where, f"d{name}", tuple(int(k) for k in worst), float(grad[worst]), float(numerical[worst]), float(errors[worst]), tol)
+        )
+    return results
+
+
+def assert_gradients_ok(comparisons: Sequence[GradientComparison]) -> None:
+    """Raise ``AssertionError`` listing every gradient that failed its check."""
+    failed = [str(c) for c in comparisons if not c.ok]
+    if failed:
+        raise AssertionError("\n".join(failed))

@@ -1,0 +1,139 @@
+"""Max, average and global average pooling. No parameters; they shrink the maps."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._validate import as_array, float_dtype, output_hw, window
+
+
+class PoolGeometry(NamedTuple):
+    x_shape: tuple[int, int, int, int]  # (N, C, H, W)
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    out_hw: tuple[int, int]
+
+
+def _pool_setup(fn, x, kernel_size, stride, strict):
+    x = as_array(fn, "x", x, 4, "(N, C, H, W)")
+    kernel = window(fn, "kernel_size", kernel_size, minimum=1)
+    stride = kernel if stride is None else window(fn, "stride", stride, minimum=1)
+    out_hw = output_hw(fn, x.shape[2:], kernel, stride, (0, 0), strict)
+    return x.astype(float_dtype(x), copy=False), PoolGeometry(x.shape, kernel, stride, out_hw)
+
+
+def _taps(geom: PoolGeometry):
+    """For each position (p, q) inside the window, the input pixels it covers across all windows."""
+    (kh, kw), (sh, sw), (ho, wo) = geom.kernel, geom.stride, geom.out_hw
+    for p in range(kh):
+        for q in range(kw):
+            yield (slice(None), slice(None), slice(p, p + sh * (ho - 1) + 1, sh), slice(q, q + sw * (wo - 1) + 1, sw))
+
+
+def _check_dout(fn, dout, geom):
+    expected = (*geom.x_shape[:2], *geom.out_hw)
+    dout = np.asarray(dout)
+    if dout.shape != expected:
+        raise ValueError(f"{fn}: dout must have the forward output's shape {expected}, got {dout.shape}")
+    return dout
+
+
+class MaxPoolCache(NamedTuple):
+    x: np.ndarray
+    out: np.ndarray
+    geom: PoolGeometry
+
+
+def maxpool2d_forward(x, *, kernel_size=2, stride=None, strict=True):
+    """Max pooling forward pass.
+
+    Parameters
+    ----------
+    x : array, shape (N, C, H, W)
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+        Defaults to ``kernel_size`` (non-overlapping windows).
+    strict : bool
+        As in :func:`~coursekit.layers.conv2d_forward`: raise if the windows do not
+        tile the input, or floor like torch when False.
+
+    Returns
+    -------
+    out : array, shape (N, C, H_out, W_out)
+    cache : MaxPoolCache
+    """
+    x, geom = _pool_setup("maxpool2d_forward", x, kernel_size, stride, strict)
+    taps = _taps(geom)
+    out = x[next(taps)].copy()
+    for tap in taps:
+        np.maximum(out, x[tap], out=out)
+    return out, MaxPoolCache(x, out, geom)
+
+
+def maxpool2d_backward(dout, cache: MaxPoolCache):
+    """Max pooling backward pass: each window's gradient goes to its winning input only.
+
+    Where a window holds several equal maxima, the first in row-major order wins, as in torch.
+
+    Returns
+    -------
+    dx : array, shape (N, C, H, W)
+    """
+    x, out, geom = cache
+    dout = _check_dout("maxpool2d_backward", dout, geom)
+    dx = np.zeros(geom.x_shape, dtype=np.result_type(dout, x))
+    unclaimed = np.ones(out.shape, dtype=bool)
+    for tap in _taps(geom):
+        wins = (x[tap] == out) & unclaimed
+        dx[tap] += np.where(wins, dout, 0)
+        unclaimed &= ~wins
+    return dx
+
+
+class AvgPoolCache(NamedTuple):
+    geom: PoolGeometry
+    dtype: np.dtype
+
+
+def avgpool2d_forward(x, *, kernel_size=2, stride=None, strict=True):
+    """Average pooling forward pass; same parameters as :func:`maxpool2d_forward`."""
+    x, geom = _pool_setup("avgpool2d_forward", x, kernel_size, stride, strict)
+    taps = _taps(geom)
+    out = x[next(taps)].copy()
+    for tap in taps:
+        out += x[tap]
+    out /= geom.kernel[0] * geom.kernel[1]
+    return out, AvgPoolCache(geom, x.dtype)
+
+
+def avgpool2d_backward(dout, cache: AvgPoolCache):
+    """Average pooling backward pass: each window spreads ``dout / (KH * KW)`` over its inputs."""
+    geom, dtype = cache
+    dout = _check_dout("avgpool2d_backward", dout, geom)
+    share = dout / (geom.kernel[0] * geom.kernel[1])
+    dx = np.zeros(geom.x_shape, dtype=np.result_type(share, dtype))
+    for tap in _taps(geom):
+        dx[tap] += share
+    return dx
+
+
+class GlobalAvgPoolCache(NamedTuple):
+    x_shape: tuple[int, int, int, int]
+
+
+def global_avgpool_forward(x):
+    """Global average pooling: the mean of each channel, (N, C, H, W) -> (N, C)."""
+    x = as_array("global_avgpool_forward", "x", x, 4, "(N, C, H, W)")
+    x = x.astype(float_dtype(x), copy=False)
+    return x.mean(axis=(2, 3)), GlobalAvgPoolCache(x.shape)
+
+
+def global_avgpool_backward(dout, cache: GlobalAvgPoolCache):
+    """Backward of global average pooling: (N, C) -> (N, C, H, W), each pixel gets ``dout / (H W)``."""
+    n, c, h, w = cache.x_shape
+    dout = np.asarray(dout)
+    if dout.shape != (n, c):
+        raise ValueError(f"global_avgpool_backward: dout must have shape {(n, c)}, got {dout.shape}")
+    return np.broadcast_to((dout / (h * w))[:, :, None, None], cache.x_shape).copy()

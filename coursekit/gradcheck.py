@@ -3,6 +3,11 @@
 ``(f(x + h) - f(x - h)) / 2h`` differs from the derivative by O(h^2); in float64
 with h near 1e-5 the rounding error is near ``eps * |f| / h``, about 1e-10 for
 values of order one, so a correct backward agrees to a relative error well below 1e-7.
+
+That rounding error is absolute: an element whose true gradient is 0 or tiny (a
+bias followed by batch norm, a weight that barely matters) shows a large
+*relative* error from noise alone. So an element passes when its relative error
+is below ``tol`` or its absolute error is below ``atol``, as in ``np.allclose``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ __all__ = [
     "GradientComparison",
     "check_gradients",
     "assert_gradients_ok",
+    "check_model_gradients",
 ]
 
 
@@ -72,6 +78,15 @@ def _elementwise_rel_error(a, b):
     return np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))
 
 
+def _worst(analytic, numerical, tol, atol):
+    """Index of the element that fails worst: relative error against tol, absolute against atol."""
+    rel = _elementwise_rel_error(analytic, numerical)
+    absolute = np.abs(np.asarray(analytic, dtype=np.float64) - numerical)
+    badness = np.minimum(rel / tol, absolute / atol) if atol > 0 else rel
+    k = int(np.argmax(badness))
+    return k, float(rel.flat[k])
+
+
 def rel_error(a, b) -> float:
     """Largest element-wise relative error ``|a - b| / max(1e-8, |a| + |b|)``."""
     a, b = np.asarray(a), np.asarray(b)
@@ -90,17 +105,23 @@ class GradientComparison(NamedTuple):
     numerical: float
     rel_error: float
     tol: float
+    atol: float = 0.0
+
+    @property
+    def abs_error(self) -> float:
+        return abs(self.analytic - self.numerical)
 
     @property
     def ok(self) -> bool:
-        return self.rel_error < self.tol
+        return self.rel_error < self.tol or self.abs_error <= self.atol
 
     def __str__(self) -> str:
         verdict = "agrees with" if self.ok else "differs from"
         return (
             f"{self.where}: {self.name} {verdict} the numerical gradient at index {self.index}: "
             f"analytic {self.analytic:.6g}, numerical {self.numerical:.6g}, "
-            f"relative error {self.rel_error:.2g} (expected < {self.tol:.0e})"
+            f"relative error {self.rel_error:.2g} (expected < {self.tol:.0e}"
+            + (f" or absolute error <= {self.atol:.0e})" if self.atol else ")")
         )
 
 
@@ -113,6 +134,7 @@ def check_gradients(
     kwargs: dict | None = None,
     h: float = 1e-5,
     tol: float = 1e-7,
+    atol: float = 1e-9,
     seed: int = 0,
     names: Sequence[str] | None = None,
 ) -> list[GradientComparison]:
@@ -131,8 +153,9 @@ def check_gradients(
         Upstream gradient; standard normal from ``seed`` by default.
     kwargs : dict, optional
         Arguments held fixed (stride, running statistics, ...).
-    h, tol : float
-        Finite-difference step and the largest relative error accepted.
+    h, tol, atol : float
+        Finite-difference step, the largest relative error accepted, and the
+        absolute error accepted whatever the relative one (finite-difference noise).
     names : sequence of str, optional
         Argument names; by default those of ``forward``'s signature (``x, w, b`` -> ``dx, dw, db``).
 
@@ -168,12 +191,12 @@ def check_gradients(
 
         numerical = numerical_gradient_array(f, inputs[i].copy(), dout, h)
         if grad.size == 0:
-            results.append(GradientComparison(where, f"d{name}", (), 0.0, 0.0, 0.0, tol))
+            results.append(GradientComparison(where, f"d{name}", (), 0.0, 0.0, 0.0, tol, atol))
             continue
-        errors = _elementwise_rel_error(grad, numerical)
-        worst = np.unravel_index(int(np.argmax(errors)), errors.shape)
+        k, rel = _worst(grad, numerical, tol, atol)
+        worst = np.unravel_index(k, grad.shape)
         results.append(
-            GradientComparison(where, f"d{name}", tuple(int(k) for k in worst), float(grad[worst]), float(numerical[worst]), float(errors[worst]), tol)
+            GradientComparison(where, f"d{name}", tuple(int(i) for i in worst), float(grad[worst]), float(numerical[worst]), rel, tol, atol)
         )
     return results
 
@@ -183,3 +206,41 @@ def assert_gradients_ok(comparisons: Sequence[GradientComparison]) -> None:
     failed = [str(c) for c in comparisons if not c.ok]
     if failed:
         raise AssertionError("\n".join(failed))
+
+
+def check_model_gradients(model, X, y, *, h: float = 1e-5, tol: float = 1e-7, atol: float | None = None,
+                          max_checks: int | None = None, seed: int = 0) -> list[GradientComparison]:  # fmt: skip
+    """Compare every parameter gradient of ``model.loss(X, y)`` with finite differences.
+
+    ``atol`` defaults to ``1e-8 * max(1, |loss|)``: the loss of a deep model carries
+    rounding error of a few hundred eps, which the difference quotient divides by h.
+
+    The model's parameters must be float64. Dropout, if any, must draw the same
+    mask on every call (e.g. a model built with ``dropout=0``), or the finite
+    differences measure noise. ``max_checks`` limits the elements checked per
+    parameter (chosen at random from ``seed``); None checks them all.
+    """
+    loss, grads = model.loss(X, y)
+    atol = 1e-8 * max(1.0, abs(loss)) if atol is None else atol
+    where = f"{type(model).__name__}.loss"
+    rng = np.random.default_rng(seed)
+    results = []
+    for name, w in model.params.items():
+        if w.dtype != np.float64:
+            raise ValueError(f"check_model_gradients: parameter {name} is {w.dtype}; build the model with dtype=np.float64")
+        indices = list(np.ndindex(w.shape))
+        if max_checks is not None and len(indices) > max_checks:
+            indices = [indices[i] for i in rng.choice(len(indices), size=max_checks, replace=False)]
+        analytic = np.array([grads[name][ix] for ix in indices])
+        numerical = np.empty(len(indices))
+        for k, ix in enumerate(indices):
+            old = w[ix]
+            w[ix] = old + h
+            f_plus = model.loss(X, y)[0]
+            w[ix] = old - h
+            f_minus = model.loss(X, y)[0]
+            w[ix] = old
+            numerical[k] = (f_plus - f_minus) / (2 * h)
+        k, rel = _worst(analytic, numerical, tol, atol)
+        results.append(GradientComparison(where, f"d{name}", tuple(int(i) for i in indices[k]), float(analytic[k]), float(numerical[k]), rel, tol, atol))
+    return results

@@ -1,0 +1,313 @@
+"""The book builds, and the figure and photo helpers it uses behave.
+
+The build tests (marked ``slow``) run the same command as the README and
+``tasks.py book``::
+
+    jupyter-book build . -W --keep-going
+
+into a temporary folder, from cold, so a stale ``_build/.jupyter_cache`` can
+never hide a chapter that no longer runs. Then they check the result: every
+page of ``_toc.yml`` exists, every image a chapter shows was written and is not
+empty, no executed cell printed a traceback, and the worked examples of the
+syllabus are visible in the chapter's outputs.
+
+The helper tests are fast and run headless (matplotlib's Agg backend).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+#: The build command, relative to the repository root. ``-W`` turns every Sphinx
+#: warning (a broken reference, a failed cell, a missing image) into an error;
+#: ``--keep-going`` reports all of them before failing, not just the first.
+BUILD_ARGS = ("build", ".", "-W", "--keep-going")
+
+
+def jupyter_book_executable() -> str:
+    """Path of the ``jupyter-book`` script of the running interpreter's environment."""
+    beside = Path(sys.executable).with_name("jupyter-book")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("jupyter-book")
+    if found is None:
+        raise FileNotFoundError("jupyter-book is not installed in this environment (pip install -r requirements.txt)")
+    return found
+
+
+def build_book(path_output: Path | str | None = None, *, extra_args: tuple[str, ...] = (),
+               timeout: float = 900) -> subprocess.CompletedProcess:
+    """Build the book as the README does and return the finished process.
+
+    Parameters
+    ----------
+    path_output : path, optional
+        Folder that receives ``_build/html`` (and ``_build/.jupyter_cache``).
+        None builds into the repository's own ``_build``, reusing its cache.
+    extra_args : tuple of str
+        More ``jupyter-book build`` options, e.g. ``("--all",)``.
+    timeout : float
+        Seconds before the build is killed.
+
+    Returns
+    -------
+    subprocess.CompletedProcess
+        With ``stdout`` holding the build log (stderr merged into it).
+    """
+    cmd = [jupyter_book_executable(), *BUILD_ARGS, *extra_args]
+    if path_output is not None:
+        cmd += ["--path-output", str(path_output)]
+    env = dict(os.environ)
+    # The kernel must be this environment's Python, which imports coursekit.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.setdefault("MPLBACKEND", "Agg")
+    return subprocess.run(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+
+
+def toc_files() -> list[str]:
+    """Every file named in ``_toc.yml`` (root first), without extension."""
+    import yaml
+
+    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text(encoding="utf8"))
+    files = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return files
+
+
+class _ImageSources(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.sources: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.sources.append(dict(attrs).get("src", ""))
+
+
+# ---------------------------------------------------------------------------
+# The build
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    result = build_book(out)
+    log = result.stdout
+    assert result.returncode == 0, "jupyter-book build failed; last lines of the log:\n" + log[-6000:]
+    return out / "_build"
+
+
+@pytest.mark.slow
+def test_every_toc_file_has_a_page(built_book):
+    html = built_book / "html"
+    missing = [f for f in toc_files() if not (html / f"{f}.html").is_file()]
+    assert not missing, f"no HTML page for {missing} (looked in {html})"
+    assert (html / "index.html").is_file(), "the build wrote no index.html"
+
+
+@pytest.mark.slow
+def test_every_image_exists_and_is_not_empty(built_book):
+    html = built_book / "html"
+    checked = 0
+    for name in toc_files():
+        page = html / f"{name}.html"
+        parser = _ImageSources()
+        parser.feed(page.read_text(encoding="utf8"))
+        for src in parser.sources:
+            assert not src.startswith(("http://", "https://", "//")), (
+                f"{page.name} loads a remote image {src}; the book must build and render offline")
+            if src.startswith("data:"):
+                continue
+            target = (page.parent / src.split("#")[0].split("?")[0]).resolve()
+            assert target.is_file(), f"{page.name}: <img src={src!r}> points to a missing file {target}"
+            assert target.stat().st_size > 0, f"{page.name}: image {target} is empty"
+            checked += 1
+    chapter_images = _ImageSources()
+    chapter_images.feed((html / "book" / "convolution.html").read_text(encoding="utf8"))
+    assert len(chapter_images.sources) >= 5, (
+        f"the convolution chapter shows {len(chapter_images.sources)} images; expected its figures (>= 5)")
+    assert checked >= 5
+
+
+def _executed_notebooks(built_book: Path) -> list[Path]:
+    notebooks = sorted((built_book / "jupyter_execute").rglob("*.ipynb"))
+    assert notebooks, f"no executed notebooks under {built_book / 'jupyter_execute'}"
+    return notebooks
+
+
+def _output_texts(notebook: Path):
+    nb = json.loads(notebook.read_text(encoding="utf8"))
+    for index, cell in enumerate(nb["cells"]):
+        for output in cell.get("outputs", []):
+            if output["output_type"] == "error":
+                yield index, "error output: " + output.get("ename", "") + ": " + output.get("evalue", "")
+            elif output["output_type"] == "stream":
+                yield index, "".join(output["text"])
+            else:
+                for mime, data in output.get("data", {}).items():
+                    if mime.startswith("text/"):
+                        yield index, "".join(data) if isinstance(data, list) else data
+
+
+@pytest.mark.slow
+def test_no_cell_output_contains_a_traceback(built_book):
+    for notebook in _executed_notebooks(built_book):
+        for index, text in _output_texts(notebook):
+            assert "Traceback" not in text and not text.startswith("error output"), (
+                f"{notebook.name}, code cell {index}: output contains an error:\n{text[:2000]}")
+    for page in (built_book / "html").rglob("*.html"):
+        assert "Traceback (most recent call last)" not in page.read_text(encoding="utf8"), (
+            f"{page} shows a traceback")
+
+
+@pytest.mark.slow
+def test_chapter_shows_the_worked_examples(built_book):
+    """The syllabus's section-4 numbers appear in the outputs a reader sees."""
+    notebook = built_book / "jupyter_execute" / "book" / "convolution.ipynb"
+    shown = "\n".join(text for _, text in _output_texts(notebook))
+    expected = {
+        "1-D convolution": "[-3. -3.  5.  3.  1.]",
+        "2-D binary example": "[[4 3 4]\n [2 4 3]\n [2 3 4]]",
+        "true convolution": "[[ 45. 110.]\n [ 40.  40.]]",
+        "flip equivalence": "correlation with the flipped kernel equals it: True",
+        "box filter first row": "[ 0. 10. 20. 30. 30. 30. 20. 10.]",
+        "32x32x3 with six 5x5x3 filters": "(1, 6, 28, 28)",
+        "3x100x100 with 100 filters": "(100, 96, 96)",
+        "stride 3 does not fit": "stride 3 does not tile the input",
+        "ten 5x5 filters, pad 2": "output (10, 32, 32) | parameters: 760",
+        "shrinking": "32 -> 28 -> 24",
+        "parameter table": "1,600,000,000",
+        "gradient check": "dw agrees with the numerical gradient",
+    }
+    missing = {what: text for what, text in expected.items() if text not in shown}
+    assert not missing, f"the convolution chapter no longer shows: {missing}"
+
+
+# ---------------------------------------------------------------------------
+# coursekit.plots
+
+
+def _png_bytes(fig) -> int:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.tell()
+
+
+def test_show_images_one_axis_per_image():
+    from matplotlib.figure import Figure
+
+    from coursekit.plots import show_images
+
+    rng = np.random.default_rng(0)
+    images = [rng.uniform(0, 255, (8, 8)) for _ in range(4)] + [rng.uniform(0, 255, (8, 8, 3))]
+    fig = show_images(images, [f"image {k}" for k in range(5)], ncols=3)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 5
+    assert [ax.get_title() for ax in fig.axes] == [f"image {k}" for k in range(5)]
+    assert _png_bytes(fig) > 0
+
+
+def test_show_images_rejects_mismatched_titles():
+    from coursekit.plots import show_images
+
+    with pytest.raises(ValueError, match="2 titles for 3 images"):
+        show_images([np.zeros((4, 4))] * 3, ["a", "b"])
+    with pytest.raises(ValueError, match="empty"):
+        show_images([])
+
+
+def test_show_arrays_writes_every_value():
+    from coursekit.plots import show_arrays
+
+    fig = show_arrays([np.arange(6).reshape(2, 3), np.full((3, 3), 1.0), np.array([1, 0, -1])],
+                      ["a", "box", "row"])
+    assert len(fig.axes) == 3
+    assert [len(ax.texts) for ax in fig.axes] == [6, 9, 3]
+    assert [t.get_text() for t in fig.axes[2].texts] == ["1", "0", "-1"]
+    assert _png_bytes(fig) > 0
+
+
+def test_sliding_window_figure():
+    from coursekit.plots import sliding_window_figure
+
+    fig = sliding_window_figure(5, 3, stride=2, padding=1)
+    assert len(fig.axes) == 2
+    assert fig.axes[1].get_title() == "output 3x3"
+    assert _png_bytes(fig) > 0
+    # A stride that does not tile is drawn (torch floors); only impossible requests fail.
+    assert sliding_window_figure(7, 3, stride=3).axes[1].get_title() == "output 2x2"
+    with pytest.raises(ValueError, match="outside the 3x3 output"):
+        sliding_window_figure(5, 3, stride=2, padding=1, positions=[(3, 0)])
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        sliding_window_figure(3, 5)
+
+
+# ---------------------------------------------------------------------------
+# coursekit.images
+
+
+def test_load_photo_camera_is_gray_float_in_range():
+    from coursekit.images import load_photo
+
+    x = load_photo("camera")
+    assert x.shape == (512, 512) and x.dtype == np.float64
+    assert 0.0 <= x.min() < x.max() <= 255.0
+
+
+@pytest.mark.parametrize("name", ["astronaut", "china"])
+def test_load_photo_colour_and_gray(name):
+    from coursekit.images import load_photo
+
+    rgb = load_photo(name, gray=False)
+    gray = load_photo(name)
+    assert rgb.ndim == 3 and rgb.shape[2] == 3
+    assert gray.shape == rgb.shape[:2]
+    assert 0.0 <= gray.min() and gray.max() <= 255.0
+
+
+def test_load_photo_resizes():
+    from coursekit.images import load_photo
+
+    assert load_photo("camera", size=64).shape == (64, 64)
+    assert load_photo("coffee", gray=False, size=(40, 60)).shape == (40, 60, 3)
+    assert load_photo("camera", gray=False).shape == (512, 512, 3)
+    with pytest.raises(ValueError, match="size"):
+        load_photo("camera", size=0)
+
+
+def test_every_listed_photo_loads_offline():
+    from coursekit.images import available_photos, load_photo
+
+    for name in available_photos():
+        assert load_photo(name, size=16).shape == (16, 16), name
+
+
+def test_load_photo_unknown_name_lists_the_available_ones():
+    from coursekit.images import load_photo
+
+    with pytest.raises(ValueError, match=r"unknown photo name 'lena'.*available: .*camera"):
+        load_photo("lena")

@@ -4,8 +4,8 @@ Two implementations with the same signatures:
 
 * ``conv2d_forward_naive`` / ``conv2d_backward_naive``: loops that read like the formula
   ``out[n, f, i, j] = b[f] + sum_{c,p,q} x_pad[n, c, i*S + p, j*S + q] * w[f, c, p, q]``;
-* ``conv2d_forward`` / ``conv2d_backward``: the same computation as one batched matrix
-  product over gathered windows (im2col), and col2im as ``KH * KW`` slice-adds.
+* ``conv2d_forward`` / ``conv2d_backward``: the same computation as one matrix product
+  over gathered windows (im2col), and col2im as ``KH * KW`` slice-adds.
 
 The tests check that both agree with each other and with torch.
 """
@@ -77,25 +77,29 @@ def _tap(p, q, geom: ConvGeometry):
     return (slice(None), slice(None), slice(p, p + sh * (ho - 1) + 1, sh), slice(q, q + sw * (wo - 1) + 1, sw))
 
 
-# Fast: im2col + one batched matrix product.
+# Fast: im2col + one matrix product.
+#
+# The windows are gathered channel-first, as one matrix of shape (C*KH*KW, N*H_out*W_out),
+# so the forward pass, dw and dx are each a single large matrix product, which BLAS runs
+# near its peak and splits well across threads (a batch of N small products does neither).
 
 
 class Conv2dCache(NamedTuple):
-    cols: np.ndarray  # (N, C*KH*KW, H_out*W_out): the gathered input windows
+    cols: np.ndarray  # (C*KH*KW, N*H_out*W_out): every input window, one per column
     w: np.ndarray  # (F, C, KH, KW)
     geom: ConvGeometry
 
 
 def _im2col(xp, geom: ConvGeometry):
-    """Gather every window of the padded input: (N, C*KH*KW, H_out*W_out), one copy."""
+    """Gather every window of the padded input into columns, in one copy."""
     n, c = xp.shape[:2]
     kh, kw = geom.w_shape[2:]
     (sh, sw), (ho, wo) = geom.stride, geom.out_hw
     s0, s1, s2, s3 = xp.strides
     windows = np.lib.stride_tricks.as_strided(
-        xp, shape=(n, c, kh, kw, ho, wo), strides=(s0, s1, s2, s3, s2 * sh, s3 * sw), writeable=False
+        xp, shape=(c, kh, kw, n, ho, wo), strides=(s1, s2, s3, s0, s2 * sh, s3 * sw), writeable=False
     )
-    return windows.reshape(n, c * kh * kw, ho * wo)
+    return windows.reshape(c * kh * kw, n * ho * wo)
 
 
 def conv2d_forward(x, w, b, *, stride=1, padding=0, strict=True):
@@ -116,15 +120,16 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0, strict=True):
     Returns
     -------
     out : array, shape (N, F, H_out, W_out)
-        ``H_out = (H - KH + 2 P) / S + 1``, likewise ``W_out``.
+        ``H_out = (H - KH + 2 P) / S + 1``, likewise ``W_out``. Computed as
+        (F, N, ...) and returned as a transposed view: no copy.
     cache : Conv2dCache
     """
     x, w, b, geom = _conv_setup("conv2d_forward", x, w, b, stride, padding, strict)
     cols = _im2col(_pad(x, geom.padding), geom)
     f = w.shape[0]
-    out = np.matmul(w.reshape(f, -1), cols)  # (N, F, H_out*W_out): one dot product per window
+    out = w.reshape(f, -1) @ cols  # (F, N*H_out*W_out): one dot product per window and filter
     out += b[:, None]
-    return out.reshape(x.shape[0], f, *geom.out_hw), Conv2dCache(cols, w, geom)
+    return out.reshape(f, x.shape[0], *geom.out_hw).transpose(1, 0, 2, 3), Conv2dCache(cols, w, geom)
 
 
 def conv2d_backward(dout, cache: Conv2dCache):
@@ -145,18 +150,18 @@ def conv2d_backward(dout, cache: Conv2dCache):
     dout = _check_dout("conv2d_backward", dout, geom)
     n, f = dout.shape[:2]
     c, kh, kw = geom.w_shape[1:]
-    dout_r = dout.reshape(n, f, -1)
-    db = dout_r.sum(axis=(0, 2))
-    dw = np.matmul(dout_r, cols.transpose(0, 2, 1)).sum(axis=0).reshape(geom.w_shape)
-    dcols = np.matmul(w.reshape(f, -1).T, dout_r).reshape(n, c, kh, kw, *geom.out_hw)
+    (ho, wo), (ph, pw) = geom.out_hw, geom.padding
+    dout2 = dout.transpose(1, 0, 2, 3).reshape(f, -1)  # (F, N*H_out*W_out), the layout of the forward's output
+    db = dout2.sum(axis=1)
+    dw = (dout2 @ cols.T).reshape(geom.w_shape)
+    dcols = (w.reshape(f, -1).T @ dout2).reshape(c, kh, kw, n, ho, wo)
     # col2im: each kernel tap adds its gradients back onto the input pixels it read.
     h, wd = geom.x_shape[2:]
-    (ph, pw) = geom.padding
-    dxp = np.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=dcols.dtype)
+    dxp = np.zeros((c, n, h + 2 * ph, wd + 2 * pw), dtype=dcols.dtype)
     for p in range(kh):
         for q in range(kw):
-            dxp[_tap(p, q, geom)] += dcols[:, :, p, q]
-    return np.ascontiguousarray(_crop(dxp, geom)), dw, db
+            dxp[_tap(p, q, geom)] += dcols[:, p, q]
+    return dxp[:, :, ph : ph + h, pw : pw + wd].transpose(1, 0, 2, 3), dw, db
 
 
 # Naive: loops that read like the formula.

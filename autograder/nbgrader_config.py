@@ -1,0 +1,35 @@
+"""nbgrader configuration for grading this course's homework.
+
+``autograder`` copies this file into the course directory (nbgrader's working
+root, ``autograder/_course/`` by default) before it runs nbgrader there, and
+passes ``--CourseDirectory.root`` and, where asked, ``--Execute.timeout`` on the
+command line. The gradebook is SQLite in the course directory (nbgrader's
+default ``sqlite:///<root>/gradebook.db``).
+
+The notebooks run in the ``python3`` kernel. Its kernelspec says ``python``,
+which jupyter_client replaces with ``sys.executable`` of the nbgrader process;
+``autograder`` starts nbgrader with the current interpreter, so the kernel is
+that interpreter, with the same coursekit and numpy.
+"""
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+
+from autograder.preprocessors import ClearHiddenTracebacks
+
+c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
+
+# Per-cell limit in seconds; the whole homework runs in a few seconds.
+c.Execute.timeout = 60
+c.Execute.interrupt_on_timeout = True
+c.Execute.kernel_name = "python3"
+
+# Student notebooks carry their own kernelspec; grade with ours.
+c.OverwriteKernelspec.enabled = True
+
+# Feedback must not reveal the hidden tests: nbgrader shows them by default, and
+# a failing hidden test's traceback quotes its code, so strip that first.
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTracebacks, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+c.ClearHiddenTests.enforce_metadata = True
+
+# Keep a runaway print loop from bloating the graded notebook.
+c.LimitOutput.max_lines = 200

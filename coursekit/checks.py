@@ -1,0 +1,596 @@
+"""Checks that homework test cells call.
+
+A homework test compares a student's function with coursekit's reference
+implementation (float64, fresh random inputs, the seed printed), and compares
+the student's backward pass with centred finite differences. A failure says
+what differs, where, and by how much::
+
+    conv2d_backward: dw differs from the numerical gradient at index (2, 0, 1, 1):
+    analytic 0.4137, numerical 0.3921, relative error 2.7e-02 (expected < 1e-06)
+
+Test cells should import this module afresh inside the cell, so that nothing a
+student cell defined earlier (a helper of the same name, a patched attribute)
+takes part in the verdict::
+
+    import importlib
+    import coursekit.checks as _ck
+    _ck = importlib.reload(_ck)
+
+What is defended against, and what is not
+------------------------------------------
+These checks run in the same Python process as the student's code, so they are
+a guard against shortcuts, not a sandbox.
+
+Defended:
+
+* Calling the reference. Inside :func:`reference_disabled` every function
+  defined in ``coursekit.layers`` raises :class:`ReferenceUsedError`. The swap
+  is on each function's ``__code__``, so aliases made before the check
+  (``from coursekit.layers import conv2d_forward as f``) and copies made with
+  ``types.FunctionType(ref.__code__, ...)`` are caught too. A student function
+  that catches the error and carries on still fails: the context manager
+  raises on exit if the reference was called at all.
+* Calling a library convolution (``torch.nn.functional.conv2d``,
+  ``scipy.signal.correlate2d``, ...) through its module attribute, when that
+  library is already imported.
+* Rebinding numpy functions in the kernel (``np.allclose = lambda *a, **k:
+  True``). The numpy functions the verdict uses are bound when this module is
+  first imported (the homework imports it in a locked cell before any student
+  code) and those bindings survive ``importlib.reload``; the comparison itself
+  uses ndarray operators and methods, which student code cannot rebind.
+* Redefining or patching helpers. A reload gives fresh function objects, so
+  ``checks.assert_close = lambda *a, **k: None`` in a student cell is undone.
+* Returning an ndarray subclass with rigged operators: results are converted
+  to plain float64 arrays first. Mutating the inputs is reported.
+
+Not defended (these need the grading sandbox, a separate process, or a human):
+
+* Anything deliberate at the interpreter level: replacing
+  ``sys.modules['coursekit.checks']`` or ``importlib.reload``, patching the
+  private state of this module or numpy's internals, restoring the reference's
+  ``__code__`` from inside the student's function, IPython input transformers
+  that rewrite later cells, inspecting the caller's frames.
+* Reading files the kernel can see: at grading time the instructor's source
+  notebook (hidden tests) and the gradebook live in the course directory.
+* Library functions imported under another name before the check
+  (``from torch.nn.functional import conv2d``), and reference source code
+  pasted into the notebook. These are plagiarism questions for a human.
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import sys
+import types
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from coursekit import gradcheck as _gradcheck
+
+__all__ = [
+    "CheckFailure",
+    "ReferenceUsedError",
+    "fresh_seed",
+    "assert_shape",
+    "assert_dtype",
+    "assert_close",
+    "check_against_reference",
+    "check_backward_numerically",
+    "check_backward",
+    "reference_disabled",
+    "conv2d_cases",
+]
+
+SEED_ENV_VAR = "COURSEKIT_SEED"
+
+# Import-time bindings. ``globals().get`` keeps the first import's objects
+# across ``importlib.reload``, which test cells call after student code ran.
+_PRISTINE = globals().get("_PRISTINE") or {
+    "asarray": np.asarray,
+    "array": np.array,
+    "absolute": np.absolute,
+    "maximum": np.maximum,
+    "isfinite": np.isfinite,
+    "unravel_index": np.unravel_index,
+    "float64": np.float64,
+    "ndarray": np.ndarray,
+    "dtype": np.dtype,
+    "default_rng": np.random.default_rng,
+    "numerical_gradient_array": _gradcheck.numerical_gradient_array,
+    "urandom": os.urandom,
+}
+_asarray = _PRISTINE["asarray"]
+_array = _PRISTINE["array"]
+_absolute = _PRISTINE["absolute"]
+_maximum = _PRISTINE["maximum"]
+_isfinite = _PRISTINE["isfinite"]
+_unravel_index = _PRISTINE["unravel_index"]
+_float64 = _PRISTINE["float64"]
+_ndarray = _PRISTINE["ndarray"]
+_dtype = _PRISTINE["dtype"]
+_default_rng = _PRISTINE["default_rng"]
+_numerical_gradient_array = _PRISTINE["numerical_gradient_array"]
+_urandom = _PRISTINE["urandom"]
+
+# Modules whose functions count as "the reference" inside reference_disabled().
+REFERENCE_MODULES = ("coursekit.layers",)
+
+# Library functions that would do the homework for the student. Swapped on
+# their module while a check runs, if the module is already imported (this
+# module never imports torch or scipy itself).
+FORBIDDEN_ATTRIBUTES = (
+    ("torch", ("conv1d", "conv2d", "conv3d", "conv_transpose2d", "convolution")),
+    ("torch.nn.functional", ("conv1d", "conv2d", "conv3d", "conv_transpose2d", "unfold", "fold")),
+    ("torch.nn.grad", ("conv2d_input", "conv2d_weight")),
+    ("scipy.signal", ("correlate", "correlate2d", "convolve", "convolve2d", "fftconvolve", "oaconvolve")),
+    ("scipy.ndimage", ("correlate", "convolve")),
+)
+
+
+class CheckFailure(AssertionError):
+    """A homework check failed; the message says what, where and by how much."""
+
+
+class ReferenceUsedError(CheckFailure):
+    """The student's code called the reference (or a forbidden library) function."""
+
+
+# --------------------------------------------------------------------------- seeds
+
+
+def fresh_seed(*, env_var: str = SEED_ENV_VAR, label: str = "grading seed") -> int:
+    """Return a new random seed and print it, so that a grade can be replayed.
+
+    The seed comes from ``os.urandom``, so every grading run sees new inputs and
+    a hard-coded answer cannot pass. Setting the environment variable
+    ``COURSEKIT_SEED`` to a printed seed replays that run exactly.
+    """
+    replay = os.environ.get(env_var, "").strip()
+    if replay:
+        seed = int(replay)
+        print(f"{label}: {seed} (replayed from ${env_var})")
+    else:
+        seed = int.from_bytes(_urandom(4), "little")
+        print(f"{label}: {seed}")
+    return seed
+
+
+# ---------------------------------------------------------------- located messages
+
+
+def _fmt(v: float) -> str:
+    return f"{float(v):.6g}"
+
+
+def _index(flat: int, shape: tuple) -> tuple:
+    if len(shape) == 0:
+        return ()
+    return tuple(int(i) for i in _unravel_index(int(flat), shape))
+
+
+def _as_plain_array(name: str, what: str, value: Any) -> np.ndarray:
+    """Convert to a plain ndarray (no subclass), with a message if impossible."""
+    try:
+        arr = _asarray(value)
+    except Exception as exc:  # noqa: BLE001 - report any conversion failure
+        raise CheckFailure(f"{name}: {what} is not an array ({type(value).__name__}): {exc}") from None
+    if type(arr) is not _ndarray:
+        arr = _array(arr, subok=False)
+    return arr
+
+
+def assert_shape(name: str, actual: Any, expected_shape: Sequence[int], *, what: str = "output") -> None:
+    """Fail with ``name: out has shape (..) but expected (..)`` on a mismatch."""
+    shape = tuple(int(s) for s in getattr(actual, "shape", ()))
+    expected_shape = tuple(int(s) for s in expected_shape)
+    if not hasattr(actual, "shape"):
+        raise CheckFailure(f"{name}: {what} should be an array of shape {expected_shape}, "
+                           f"got {type(actual).__name__}")
+    if shape != expected_shape:
+        raise CheckFailure(f"{name}: {what} has shape {shape} but expected {expected_shape}")
+
+
+def assert_dtype(name: str, actual: Any, expected_dtype: Any, *, what: str = "output") -> None:
+    """Fail if ``actual.dtype`` differs from ``expected_dtype`` (outputs keep the input dtype)."""
+    got = getattr(actual, "dtype", None)
+    if got is None or _dtype(got) != _dtype(expected_dtype):
+        raise CheckFailure(f"{name}: {what} has dtype {got} but expected {_dtype(expected_dtype)} "
+                           "(outputs keep the dtype of the inputs)")
+
+
+def assert_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-7, atol: float = 1e-9,
+                 what: str = "output", against: str = "the reference") -> None:
+    """Assert ``|actual - expected| <= atol + rtol * |expected|`` element-wise.
+
+    On failure the message names the worst entry::
+
+        conv2d_forward: out differs from the reference at index (0, 2, 1, 3):
+        got 0.41, expected 0.39, abs error 0.02 (tolerance 1e-09 + 1e-07 * |expected|;
+        7 of 96 entries outside it)
+
+    Shapes must match exactly (no broadcasting). NaN or inf in ``actual`` where
+    ``expected`` is finite counts as a difference at that index.
+    """
+    expected_arr = _as_plain_array(name, "expected value", expected)
+    assert_shape(name, actual, expected_arr.shape, what=what)
+    got = _as_plain_array(name, what, actual)
+    try:
+        got = got.astype(_float64)
+    except (TypeError, ValueError) as exc:
+        raise CheckFailure(f"{name}: {what} has dtype {got.dtype}, which is not numeric: {exc}") from None
+    exp = expected_arr.astype(_float64)
+    if got.size == 0:
+        return
+
+    err = _absolute(got - exp)
+    allowed = atol + rtol * _absolute(exp)
+    bad = ~(err <= allowed)  # NaN in err compares False, so it counts as bad
+    bad = bad | (~_isfinite(got) & _isfinite(exp))
+    n_bad = int(bad.sum())
+    if n_bad == 0:
+        return
+    # Worst entry: non-finite first, then the largest error relative to its allowance.
+    score = err / _maximum(allowed, 1e-300)
+    score[~_isfinite(score)] = float("inf")
+    score[~bad] = -1.0
+    flat = int(score.argmax())
+    idx = _index(flat, got.shape)
+    g, e, a = got.flat[flat], exp.flat[flat], err.flat[flat]
+    raise CheckFailure(
+        f"{name}: {what} differs from {against} at index {idx}: got {_fmt(g)}, expected {_fmt(e)}, "
+        f"abs error {a:.2g} (tolerance {atol:.0e} + {rtol:.0e} * |expected|; "
+        f"{n_bad} of {got.size} entries outside it)"
+    )
+
+
+# ------------------------------------------------------------ reference disabled
+
+_TRIPPED: list = globals().get("_TRIPPED") or []
+
+
+def _reference_called(what: str) -> None:
+    """Called by every tripwire; records the call and raises."""
+    _TRIPPED.append(what)
+    raise ReferenceUsedError(
+        f"your code called {what}, which does the work this homework asks you to write; "
+        "the tests run with it disabled, so write your own version"
+    )
+
+
+def _tripwire_code(qualified_name: str, n_free: int) -> types.CodeType:
+    """A code object with ``n_free`` free variables that reports ``qualified_name``.
+
+    A function's ``__code__`` can only be replaced by code with as many free
+    variables as the function has closure cells, hence the generated source.
+    The body looks this module up through ``sys.modules`` because the code runs
+    with the *reference* module's globals.
+    """
+    free = [f"_free{i}" for i in range(n_free)]
+    lines = ["def _outer():"]
+    lines += [f"    {v} = None" for v in free]
+    lines.append("    def _tripwire(*args, **kwargs):")
+    if free:
+        lines.append(f"        ({', '.join(free)},)")
+    lines.append("        __import__('sys').modules['coursekit.checks']"
+                 f"._reference_called({qualified_name!r})")
+    lines.append("    return _tripwire")
+    namespace: dict = {}
+    exec(compile("\n".join(lines), f"<tripwire {qualified_name}>", "exec"), namespace)  # noqa: S102
+    return namespace["_outer"]().__code__
+
+
+def _reference_functions(module_prefixes: Sequence[str]) -> list:
+    """Every plain function defined in the given modules (and their submodules)."""
+    found: dict = {}
+    for mod_name, module in list(sys.modules.items()):
+        if module is None or not any(mod_name == p or mod_name.startswith(p + ".") for p in module_prefixes):
+            continue
+        for value in list(vars(module).values()):
+            owner = getattr(value, "__module__", None) or ""
+            if isinstance(value, types.FunctionType) and any(
+                    owner == p or owner.startswith(p + ".") for p in module_prefixes):
+                found[id(value)] = value
+    return list(found.values())
+
+
+@contextlib.contextmanager
+def reference_disabled(modules: Sequence[str] = REFERENCE_MODULES,
+                       forbidden: Sequence = FORBIDDEN_ATTRIBUTES) -> Iterator[None]:
+    """Make the reference implementation unusable while the block runs.
+
+    Every function defined in ``modules`` gets a tripwire as its ``__code__``
+    (so every alias of it trips too), other function objects built on the same
+    code objects are found through the garbage collector and swapped as well,
+    and the ``forbidden`` library attributes are replaced on their modules.
+    Everything is restored on exit. If anything tripped, even if the student's
+    code caught the exception, the block fails with :class:`ReferenceUsedError`.
+    """
+    for m in modules:  # load them, so that their functions can be found
+        try:
+            __import__(m)
+        except ImportError:
+            pass
+    functions = _reference_functions(modules)
+    originals = {id(f): f.__code__ for f in functions}
+    codes = {id(c): c for c in originals.values()}
+    # Copies: other function objects sharing a reference code object.
+    for obj in gc.get_objects():
+        if type(obj) is types.FunctionType and id(obj.__code__) in codes and id(obj) not in originals:
+            functions.append(obj)
+            originals[id(obj)] = obj.__code__
+    swapped = []
+    patched_attrs = []
+    del _TRIPPED[:]
+    try:
+        for f in functions:
+            name = f"{getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', f.__name__)}"
+            n_free = len(f.__closure__ or ())
+            f.__code__ = _tripwire_code(name, n_free)
+            swapped.append(f)
+        for mod_name, attrs in forbidden:
+            module = sys.modules.get(mod_name)
+            if module is None:
+                continue
+            for attr in attrs:
+                if hasattr(module, attr):
+                    old = getattr(module, attr)
+                    qualified = f"{mod_name}.{attr}"
+                    setattr(module, attr, _make_forbidden(qualified))
+                    patched_attrs.append((module, attr, old))
+        yield
+    finally:
+        for f in swapped:
+            f.__code__ = originals[id(f)]
+        for module, attr, old in reversed(patched_attrs):
+            setattr(module, attr, old)
+    if _TRIPPED:
+        what = _TRIPPED[0]
+        del _TRIPPED[:]
+        raise ReferenceUsedError(
+            f"your code called {what} (and caught the error); the tests run with the "
+            "reference disabled, so write your own version")
+
+
+def _make_forbidden(qualified: str) -> Callable:
+    def forbidden(*args, **kwargs):
+        _reference_called(qualified)
+    forbidden.__qualname__ = forbidden.__name__ = qualified.rsplit(".", 1)[-1]
+    return forbidden
+
+
+# ------------------------------------------------------------- calling helpers
+
+
+def _copy_args(args: Sequence) -> tuple:
+    return tuple(a.copy() if isinstance(a, _ndarray) else a for a in args)
+
+
+def _check_unchanged(name: str, before: Sequence, after: Sequence, names: Sequence[str]) -> None:
+    for arg_name, b, a in zip(names, before, after):
+        if isinstance(b, _ndarray):
+            same = a.shape == b.shape and bool(((a == b) | ((a != a) & (b != b))).all())
+            if not same:
+                raise CheckFailure(f"{name}: your function modified its argument {arg_name} in place; "
+                                   "compute into new arrays instead")
+
+
+def _as_tuple(result: Any, n: int, name: str) -> tuple:
+    if n == 1 and not isinstance(result, tuple):
+        return (result,)
+    if not isinstance(result, (tuple, list)) or len(result) != n:
+        got = f"a {type(result).__name__} of length {len(result)}" if isinstance(result, (tuple, list)) \
+            else type(result).__name__
+        raise CheckFailure(f"{name}: should return {n} values, got {got}")
+    return tuple(result)
+
+
+def check_against_reference(student_fn: Callable, reference_fn: Callable, args: Sequence = (),
+                            kwargs: Mapping | None = None, *, name: str | None = None,
+                            outputs: Sequence[str | None] = ("out",), arg_names: Sequence[str] | None = None,
+                            rtol: float = 1e-7, atol: float = 1e-9, check_dtype: bool = True,
+                            disable_reference: bool = True) -> tuple:
+    """Call both functions on copies of ``args`` and compare the named outputs.
+
+    Parameters
+    ----------
+    outputs : names for the values the functions return, in order. ``None``
+        skips a value (e.g. ``("out", None)`` compares ``out`` and ignores the
+        cache). A single name means the function returns one value.
+    rtol, atol : tolerance of :func:`assert_close`. The defaults suit float64
+        inputs: the same sum in another order differs by about 1e-15 relative,
+        a wrong formula by far more.
+    disable_reference : run the student's function inside :func:`reference_disabled`.
+
+    Returns the student's outputs as a tuple. Fails if the student's function
+    modifies its arguments, returns the wrong number of values, or a compared
+    value differs in shape, dtype or value.
+    """
+    kwargs = dict(kwargs or {})
+    name = name or getattr(student_fn, "__name__", "function")
+    arg_names = list(arg_names or [f"argument {i}" for i in range(len(args))])
+    expected = _as_tuple(reference_fn(*_copy_args(args), **kwargs), len(outputs), name)
+    student_args = _copy_args(args)
+    context = reference_disabled() if disable_reference else contextlib.nullcontext()
+    with context:
+        result = student_fn(*student_args, **kwargs)
+    _check_unchanged(name, args, student_args, arg_names)
+    got = _as_tuple(result, len(outputs), name)
+    for out_name, g, e in zip(outputs, got, expected):
+        if out_name is None:
+            continue
+        assert_shape(name, g, _asarray(e).shape, what=out_name)
+        if check_dtype:
+            assert_dtype(name, g, _asarray(e).dtype, what=out_name)
+        assert_close(name, g, e, rtol=rtol, atol=atol, what=out_name)
+    return got
+
+
+def _assert_gradient_close(name: str, grad_name: str, analytic: Any, numerical: np.ndarray, *,
+                           tol: float, atol: float) -> None:
+    """Fail where the relative error exceeds ``tol`` *and* the absolute error exceeds ``atol``."""
+    assert_shape(name, analytic, numerical.shape, what=grad_name)
+    a = _as_plain_array(name, grad_name, analytic).astype(_float64)
+    n = numerical.astype(_float64)
+    if a.size == 0:
+        return
+    abs_err = _absolute(a - n)
+    rel = abs_err / _maximum(1e-8, _absolute(a) + _absolute(n))
+    bad = ~((rel <= tol) | (abs_err <= atol))
+    bad = bad | ~_isfinite(a)
+    if not bool(bad.any()):
+        return
+    score = rel.copy()
+    score[~_isfinite(score)] = float("inf")
+    score[~bad] = -1.0
+    flat = int(score.argmax())
+    idx = _index(flat, a.shape)
+    raise CheckFailure(
+        f"{name}: {grad_name} differs from the numerical gradient at index {idx}: "
+        f"analytic {_fmt(a.flat[flat])}, numerical {_fmt(n.flat[flat])}, relative error "
+        f"{float(rel.flat[flat]):.1e} (expected < {tol:.0e}, or absolute error < {atol:.0e}; "
+        f"{int(bad.sum())} of {a.size} entries outside it)"
+    )
+
+
+def check_backward_numerically(forward: Callable, backward: Callable, inputs: Sequence[np.ndarray], *,
+                               kwargs: Mapping | None = None, dout: np.ndarray | None = None,
+                               input_names: Sequence[str] | None = None, only: Sequence[str] | None = None,
+                               numerical_forward: Callable | None = None, name: str | None = None,
+                               h: float = 1e-6, tol: float = 1e-6, atol: float = 1e-7, seed: int = 0,
+                               disable_reference: bool = True) -> tuple:
+    """Compare ``backward``'s gradients with centred finite differences.
+
+    ``forward(*inputs, **kwargs)`` returns ``(out, cache)`` and
+    ``backward(dout, cache)`` returns one gradient per input, in order. The
+    finite differences are of ``L = sum(out * dout)`` computed with
+    ``numerical_forward`` (default: ``forward`` itself; pass the reference to
+    keep a bug in the student's forward out of the backward's verdict).
+
+    Tolerance: with float64 and h=1e-6 the centred difference is accurate to
+    about 1e-9 absolute for O(1) outputs, so a correct backward has relative
+    error well below ``tol=1e-6`` wherever the gradient is not tiny; entries
+    whose absolute error is below ``atol=1e-7`` pass regardless, because near
+    zero the relative error measures round-off, not a bug.
+
+    Returns the student's gradients (all of them, compared or not).
+    """
+    kwargs = dict(kwargs or {})
+    inputs = [_asarray(x, dtype=_float64) for x in inputs]
+    input_names = list(input_names or [f"d{i}" for i in range(len(inputs))])
+    only = list(only) if only is not None else list(input_names)
+    name = name or getattr(backward, "__name__", "backward")
+    context = reference_disabled if disable_reference else contextlib.nullcontext
+    student_inputs = _copy_args(inputs)
+    with context():
+        out, cache = _as_tuple(forward(*student_inputs, **kwargs), 2, getattr(forward, "__name__", "forward"))
+    if dout is None:
+        dout = _default_rng(seed).standard_normal(_asarray(out).shape)
+    dout = _asarray(dout, dtype=_float64)
+    with context():
+        grads = _as_tuple(backward(dout.copy(), cache), len(inputs), name)
+
+    num_fwd = numerical_forward or forward
+    num_context = context if numerical_forward is None else contextlib.nullcontext
+    for i, grad_name in enumerate(input_names):
+        if grad_name not in only:
+            continue
+        base = list(_copy_args(inputs))
+
+        def f(xi, i=i, base=base):
+            args = list(base)
+            args[i] = xi
+            return num_fwd(*args, **kwargs)[0]
+
+        with num_context():
+            numerical = _asarray(_numerical_gradient_array(f, base[i].copy(), dout, h=h), dtype=_float64)
+        _assert_gradient_close(name, grad_name, grads[i], numerical, tol=tol, atol=atol)
+    return grads
+
+
+def check_backward(forward: Callable, backward: Callable, reference_forward: Callable,
+                   reference_backward: Callable, inputs: Sequence[np.ndarray], *,
+                   kwargs: Mapping | None = None, input_names: Sequence[str], only: Sequence[str],
+                   name: str | None = None, seed: int = 0, rtol: float = 1e-6, atol: float = 1e-8,
+                   numerical: bool = True) -> tuple:
+    """Check the named gradients of a student's backward against the reference.
+
+    Runs the student's forward and backward (reference disabled) on copies of
+    ``inputs`` with a random upstream gradient, then compares each gradient in
+    ``only`` with the reference backward (``rtol``/``atol``: float64 sums in a
+    different order agree to ~1e-13; a wrong formula differs by O(1)) and, if
+    ``numerical``, with finite differences of the *reference* forward, so the
+    verdict depends on neither the student's forward nor the reference backward
+    alone.
+    """
+    kwargs = dict(kwargs or {})
+    name = name or getattr(backward, "__name__", "backward")
+    inputs = [_asarray(x, dtype=_float64) for x in inputs]
+    ref_out, ref_cache = reference_forward(*_copy_args(inputs), **kwargs)
+    dout = _default_rng(seed).standard_normal(_asarray(ref_out).shape)
+    expected = _as_tuple(reference_backward(dout.copy(), ref_cache), len(inputs), name)
+
+    student_inputs = _copy_args(inputs)
+    with reference_disabled():
+        fwd = forward(*student_inputs, **kwargs)
+    _check_unchanged(getattr(forward, "__name__", "forward"), inputs, student_inputs,
+                     [n.lstrip("d") or n for n in input_names])
+    _out, cache = _as_tuple(fwd, 2, getattr(forward, "__name__", "forward"))
+    dout_student = dout.copy()
+    with reference_disabled():
+        grads = _as_tuple(backward(dout_student, cache), len(inputs), name)
+    _check_unchanged(name, [dout], [dout_student], ["dout"])
+
+    for i, grad_name in enumerate(input_names):
+        if grad_name not in only:
+            continue
+        assert_close(name, grads[i], expected[i], rtol=rtol, atol=atol, what=grad_name)
+    if numerical:
+        check_backward_numerically(reference_forward, lambda d, c: grads, inputs, kwargs=kwargs,
+                                   dout=dout, input_names=input_names, only=only, name=name,
+                                   disable_reference=False)
+    return grads
+
+
+# ------------------------------------------------------------------- test data
+
+
+def conv2d_cases(rng: np.random.Generator, n: int = 3, *, max_batch: int = 2, max_channels: int = 3,
+                 max_filters: int = 3, max_size: int = 8, max_kernel: int = 4, max_stride: int = 3,
+                 max_padding: int = 2, cover: bool = True) -> list:
+    """Random float64 convolution problems: dicts with ``x, w, b, stride, padding``.
+
+    Shapes are small (finite differences call the forward twice per input
+    entry) but cover non-square images and kernels, strides that do not divide
+    the padded size evenly, and padding larger than needed. Every case has an
+    output of at least 1x1. With ``cover`` (the default) the first cases
+    cycle through stride/padding combinations (padding > 0 with stride 1,
+    padding > 0 with stride > 1, no padding), so every run exercises each.
+    """
+    cases = []
+    while len(cases) < n:
+        i = len(cases)
+        N = int(rng.integers(1, max_batch + 1))
+        C = int(rng.integers(1, max_channels + 1))
+        F = int(rng.integers(1, max_filters + 1))
+        KH, KW = (int(k) for k in rng.integers(1, max_kernel + 1, size=2))
+        H, W = (int(s) for s in rng.integers(3, max_size + 1, size=2))
+        if cover:
+            # Deterministic coverage, so no seed can skip a feature: case 0 pads
+            # with stride 1, case 1 pads with a stride > 1, case 2 has no padding.
+            stride = 1 + i % max_stride
+            padding = (i + 1) % (max_padding + 1)
+        else:
+            stride = int(rng.integers(1, max_stride + 1))
+            padding = int(rng.integers(0, max_padding + 1))
+        if H + 2 * padding < KH or W + 2 * padding < KW:
+            continue
+        cases.append({
+            "x": rng.standard_normal((N, C, H, W)),
+            "w": rng.standard_normal((F, C, KH, KW)),
+            "b": rng.standard_normal(F),
+            "stride": stride,
+            "padding": padding,
+        })
+    return cases

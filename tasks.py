@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -23,6 +24,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".coursekit-installed"
+HOMEWORK_NOTEBOOKS = ROOT / "book" / "homework" / "notebooks"  # git-ignored: generated from solutions/
 
 
 def _say(msg: str) -> None:
@@ -62,9 +64,33 @@ def ensure_venv() -> None:
     STAMP.write_text(digest)
 
 
+def publish_homework(python=PYTHON) -> int:
+    """Release each homework in solutions/ and put the student notebook where the book links it.
+
+    ``nbgrader generate_assignment`` strips the solutions and hidden tests; a homework
+    whose source notebook has not changed since the last release is skipped.
+    """
+    course = ROOT / "_build" / "homework-course"
+    HOMEWORK_NOTEBOOKS.mkdir(parents=True, exist_ok=True)
+    for source in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+        hw = source.parent.name
+        if source.stem != hw:
+            continue
+        target, stamp = HOMEWORK_NOTEBOOKS / f"{hw}.ipynb", HOMEWORK_NOTEBOOKS / f".{hw}.sha256"
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()
+        if target.exists() and stamp.exists() and stamp.read_text() == digest:
+            continue
+        code = _run([python, "-m", "autograder", "release", hw, "--course-dir", course], env=_env())
+        if code:
+            return code
+        shutil.copyfile(course / "release" / hw / f"{hw}.ipynb", target)
+        stamp.write_text(digest)
+    return 0
+
+
 def book(args) -> int:
     ensure_venv()
-    return _run([BIN / "jupyter-book", "build", ".", "-W", "-n", "--keep-going", *args], env=_env())
+    return publish_homework() or _run([BIN / "jupyter-book", "build", ".", "-W", "-n", "--keep-going", *args], env=_env())
 
 
 def test(args) -> int:

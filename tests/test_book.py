@@ -47,6 +47,16 @@ def jupyter_book_executable() -> str:
     return found
 
 
+def _tasks():
+    """The repository's tasks.py, imported by path (it is a script, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("course_tasks", REPO_ROOT / "tasks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def build_book(path_output: Path | str | None = None, *, extra_args: tuple[str, ...] = (),
                timeout: float = 900) -> subprocess.CompletedProcess:
     """Build the book as the README does and return the finished process.
@@ -66,6 +76,9 @@ def build_book(path_output: Path | str | None = None, *, extra_args: tuple[str, 
     subprocess.CompletedProcess
         With ``stdout`` holding the build log (stderr merged into it).
     """
+    # As `tasks.py book` does: the homework pages link to freshly released student notebooks.
+    published = _tasks().publish_homework(python=sys.executable)
+    assert published == 0, "releasing the homework notebooks for the book failed"
     cmd = [jupyter_book_executable(), *BUILD_ARGS, *extra_args]
     if path_output is not None:
         cmd += ["--path-output", str(path_output)]

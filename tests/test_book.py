@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -324,3 +325,100 @@ def test_load_photo_unknown_name_lists_the_available_ones():
 
     with pytest.raises(ValueError, match=r"unknown photo name 'lena'.*available: .*camera"):
         load_photo("lena")
+
+
+# ------------------------------------------------------------------ browser
+# A real headless browser opens the built book from a local server, as a reader
+# would. `chromium --dump-dom` prints the DOM after the page has run; the server's
+# access log shows which images the browser actually fetched, and with what status.
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+class _LoggingHandler:
+    """Factory for a quiet static-file handler that records (path, status) of each request."""
+
+    @staticmethod
+    def make(directory: Path, log: list):
+        from http.server import SimpleHTTPRequestHandler
+
+        class Handler(SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(directory), **kwargs)
+
+            def log_request(self, code="-", size="-"):
+                log.append((self.path.split("?")[0], int(code) if str(code).isdigit() else code))
+
+            def log_message(self, *args):  # keep pytest's output clean
+                pass
+
+        return Handler
+
+
+@pytest.fixture(scope="module")
+def served_book(built_book):
+    """Serve the built HTML on 127.0.0.1 (a free port); yield (base_url, request_log)."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    log: list = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _LoggingHandler.make(built_book / "html", log))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", log
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _open_in_browser(url: str, tmp_path: Path) -> str:
+    browser = _chromium()
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,20000",
+           "--virtual-time-budget=10000", "--dump-dom", url]  # fmt: skip
+    result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert result.returncode == 0, f"chromium failed on {url}:\n{result.stderr[-2000:]}"
+    return result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_chromium() is None, reason="no chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)")
+@pytest.mark.parametrize("page", ["index.html", "book/convolution.html"])
+def test_browser_shows_title_navigation_and_images(served_book, page, tmp_path):
+    base, log = served_book
+    log.clear()
+    dom = _open_in_browser(f"{base}/{page}", tmp_path)
+    parser = _Tags()
+    parser.feed(dom)
+    title = re.search(r"<title>(.*?)</title>", dom, re.S)
+    assert title and title.group(1).strip(), f"{page}: no <title> in the rendered page"
+    nav_links = [a for a in parser.links if a.split("#")[0].endswith(".html")]
+    # The sidebar links every page but the current one (that one is "#").
+    for other in ("references.html", "homework/index.html", "convolution.html"):
+        if not page.endswith(other):
+            assert any(a.split("#")[0].endswith(other) for a in nav_links), f"{page}: navigation has no link to {other}"
+    if page.endswith("convolution.html"):
+        images = [src for src in parser.images if not src.startswith("data:")]
+        assert len(images) >= 5, f"{page}: expected the chapter's figures, found {len(images)} <img> tags"
+        fetched = {path: status for path, status in log}
+        for src in images:
+            path = "/" + str((Path(page).parent / src).as_posix()).lstrip("./")
+            path = os.path.normpath(path)
+            assert fetched.get(path) == 200, f"{page}: the browser did not load {src} (server saw {fetched.get(path)})"
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+        self.images: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+        if tag == "img" and attrs.get("src"):
+            self.images.append(attrs["src"])

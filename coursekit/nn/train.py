@@ -1,0 +1,343 @@
+"""Fit and evaluate a classifier: one loop for a laptop CPU, one GPU, or several under torchrun.
+
+:func:`fit` trains with SGD (momentum) or Adam, weight decay, a learning-rate
+schedule stepped every batch, mixed precision on CUDA, a tqdm progress bar,
+a per-epoch history, and a checkpoint written after every epoch that holds
+everything needed to continue exactly where it stopped: model, optimizer,
+scheduler, grad scaler, epoch, history and the random number generators
+(torch's global one, and the generators of the training loader and its
+augmentation). With the same ``seed`` two CPU runs give identical weights.
+
+Under ``torch.distributed`` (see :mod:`coursekit.nn.distributed`) the same
+function trains a ``DistributedDataParallel`` model: it calls
+``sampler.set_epoch``, sums the training statistics over the ranks, and only
+rank 0 prints and writes the checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from .device import describe_device, pick_device
+
+__all__ = ["seed_everything", "fit", "evaluate", "predict", "save_checkpoint", "load_checkpoint",
+           "HISTORY_KEYS"]
+
+HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "train_seconds",
+                "images", "lr")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators (all CUDA devices too)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _dist() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _loader_generators(loader: Any) -> list[torch.Generator]:
+    """The torch.Generators a loader draws from: its own, its sampler's, and those it wraps."""
+    found: list[torch.Generator] = []
+    seen: set[int] = set()
+    stack = [loader]
+    while stack:
+        obj = stack.pop()
+        if obj is None or id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        g = getattr(obj, "generator", None)
+        if isinstance(g, torch.Generator) and id(g) not in {id(x) for x in found}:
+            found.append(g)
+        for attr in ("loader", "sampler", "batch_sampler"):
+            stack.append(getattr(obj, attr, None))
+    return found
+
+
+def _rng_state(loader: Any, device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state(), "loaders": [g.get_state() for g in _loader_generators(loader)]}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict, loader: Any, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    gens = _loader_generators(loader)
+    if len(gens) != len(state["loaders"]):
+        raise ValueError(f"checkpoint holds {len(state['loaders'])} loader generator states but this training "
+                         f"loader has {len(gens)}: resume with the same kind of loader (augmented or not)")
+    for g, s in zip(gens, state["loaders"]):
+        g.set_state(s)
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | Path, **state: Any) -> None:
+    """Write ``state`` with ``torch.save`` atomically (a temporary file, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint written by :func:`fit` (tensors and plain Python values only)."""
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def _make_optimizer(name: str, params: Iterable, lr: float, momentum: float, weight_decay: float):
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"optimizer must be 'sgd', 'adam' or 'adamw', got {name!r}")
+
+
+def _make_schedule(name: str | None, optimizer, total_steps: int, steps_per_epoch: int, step_epochs: int | None,
+                   gamma: float, lr: float):
+    if name is None or name == "none":
+        return None
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
+    if name == "step":
+        every = step_epochs or max(1, total_steps // steps_per_epoch // 3)
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=every * steps_per_epoch, gamma=gamma)
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(2, total_steps))
+    raise ValueError(f"schedule must be 'cosine', 'step', 'onecycle' or None, got {name!r}")
+
+
+def _batches(loader, device: torch.device, dtype: torch.dtype | None):
+    for x, y in loader:
+        x = x.to(device, non_blocking=True)
+        if dtype is not None:
+            x = x.to(dtype)
+        yield x, y.to(device, non_blocking=True)
+
+
+def _param_dtype(model: nn.Module) -> torch.dtype | None:
+    p = next(model.parameters(), None)
+    return p.dtype if p is not None and p.is_floating_point() else None
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: Iterable, device: str | torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and labels of a whole loader, on the CPU: ``(N, classes)`` and ``(N,)``."""
+    device = _model_device(model) if device is None else pick_device(device)
+    was_training = model.training
+    model.eval()
+    outs, labels = [], []
+    try:
+        for x, y in _batches(loader, device, _param_dtype(model)):
+            outs.append(model(x).float().cpu())
+            labels.append(y.cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(outs), torch.cat(labels)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device | None = None, *,
+             amp: bool = False) -> tuple[float, float]:
+    """Mean cross-entropy loss and accuracy (a fraction in [0, 1]) of ``model`` over ``loader``.
+
+    The model is put in eval mode for the pass and its mode restored after.
+    ``device`` defaults to where the model's parameters are.
+    """
+    device = _model_device(model) if device is None else pick_device(device)
+    use_amp = amp and device.type == "cuda"
+    was_training = model.training
+    model.eval()
+    loss_sum, correct, count = 0.0, 0, 0
+    try:
+        for x, y in _batches(loader, device, _param_dtype(model)):
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                logits = model(x)
+            loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+            count += y.numel()
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("evaluate: the loader yielded no examples")
+    return loss_sum / count, correct / count
+
+
+def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = None, *, epochs: int = 10,
+        optimizer: str = "sgd", lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 5e-4,
+        schedule: str | None = "cosine", step_epochs: int | None = None, gamma: float = 0.1,
+        label_smoothing: float = 0.0, device: str | torch.device = "auto", amp: bool = True,
+        checkpoint: str | Path | None = None, resume: bool = True, seed: int | None = 0,
+        progress: bool = True) -> dict[str, list]:
+    """Train ``model`` for ``epochs`` epochs, and return its per-epoch history.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps ``x: (N, C, H, W)`` to logits ``(N, classes)``; may be a
+        ``DistributedDataParallel`` (see :mod:`coursekit.nn.distributed`).
+        Moved to ``device``; trained in place.
+    train_loader, val_loader : iterables of ``(x, y)`` batches
+        Usually from :func:`coursekit.nn.datasets.make_loaders`; ``y: (N,)`` int64.
+    epochs : int
+        Total epochs; on resume, training continues up to this number.
+    optimizer : {"sgd", "adam", "adamw"}
+    lr, momentum, weight_decay : float
+        ``momentum`` is used by SGD only.
+    schedule : {"cosine", "step", "onecycle", None}
+        Stepped after every batch: cosine decay to 0 over the whole run,
+        ``step`` multiplies by ``gamma`` every ``step_epochs`` epochs, ``onecycle``
+        warms up to ``lr`` then anneals.
+    label_smoothing : float
+        Passed to ``cross_entropy`` for the training loss.
+    device : str or torch.device
+        ``"auto"``: CUDA, then MPS, then CPU (see :func:`coursekit.nn.device.pick_device`).
+    amp : bool
+        Mixed precision (float16 autocast with a GradScaler) when on CUDA; ignored elsewhere.
+    checkpoint : path, optional
+        Written after every epoch (by rank 0 only under torch.distributed).
+    resume : bool
+        If ``checkpoint`` exists, load it and continue from its epoch.
+    seed : int or None
+        Seeds the global generators before training (None: leave them).
+    progress : bool
+        Show a tqdm bar with the running loss and accuracy, and print one line per epoch.
+
+    Returns
+    -------
+    dict of lists, one entry per epoch:
+        ``epoch`` (1-based), ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``
+        (NaN without a validation loader), ``seconds`` (whole epoch), ``train_seconds``
+        (the training pass alone), ``images`` (trained on, over all ranks) and ``lr``
+        (at the epoch's end). Accuracies are fractions.
+    """
+    from tqdm import tqdm
+
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
+    device = pick_device(device)
+    rank, world = _dist()
+    main = rank == 0
+    if seed is not None:
+        seed_everything(seed)
+    model.to(device)
+    core = _unwrap(model)
+    dtype = _param_dtype(model)
+    use_amp = bool(amp) and device.type == "cuda"
+    steps_per_epoch = len(train_loader)  # type: ignore[arg-type]
+    opt = _make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
+    sched = _make_schedule(schedule, opt, epochs * steps_per_epoch, steps_per_epoch, step_epochs, gamma, lr)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    history: dict[str, list] = {k: [] for k in HISTORY_KEYS}
+    start = 0
+
+    if checkpoint is not None and resume and Path(checkpoint).is_file():
+        state = load_checkpoint(checkpoint, map_location=device)
+        core.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if sched is not None and state.get("scheduler") is not None:
+            sched.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        history = {k: list(state["history"].get(k, [])) for k in HISTORY_KEYS}
+        start = int(state["epoch"])
+        _set_rng_state(state["rng"], train_loader, device)
+        if main and progress:
+            print(f"resumed from {checkpoint} at epoch {start}/{epochs}")
+
+    if main and progress and start < epochs:
+        print(f"training on {describe_device(device)}"
+              + (f" x {world} processes" if world > 1 else "")
+              + (", mixed precision (float16)" if use_amp else ""))
+
+    for epoch in range(start, epochs):
+        for attr in ("sampler", "batch_sampler"):
+            sampler = getattr(train_loader, attr, None)
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
+        model.train()
+        t0 = time.perf_counter()
+        stats = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, count
+        bar = tqdm(train_loader, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
+                   disable=not (progress and main), unit="batch", dynamic_ncols=True)
+        for i, (x, y) in enumerate(bar):
+            x = x.to(device, non_blocking=True)
+            if dtype is not None and x.dtype != dtype:
+                x = x.to(dtype)
+            y = y.to(device, non_blocking=True)
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                logits = model(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            if sched is not None:
+                sched.step()
+            with torch.no_grad():
+                stats += torch.stack([loss.detach().double() * y.numel(),
+                                      (logits.argmax(1) == y).sum().double(),
+                                      torch.tensor(float(y.numel()), dtype=torch.float64, device=device)])
+            if i % 10 == 0 or i + 1 == steps_per_epoch:
+                if not bar.disable:
+                    s = stats.tolist()
+                    bar.set_postfix(loss=f"{s[0] / max(s[2], 1):.4f}", acc=f"{s[1] / max(s[2], 1):.2%}",
+                                    refresh=False)
+        bar.close()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_seconds = time.perf_counter() - t0
+        if world > 1:
+            dist.all_reduce(stats)
+        loss_sum, correct, count = stats.tolist()
+        val_loss, val_acc = evaluate(model, val_loader, device, amp=use_amp) if val_loader is not None \
+            else (math.nan, math.nan)
+        seconds = time.perf_counter() - t0
+        row = dict(epoch=epoch + 1, train_loss=loss_sum / max(count, 1), train_acc=correct / max(count, 1),
+                   val_loss=val_loss, val_acc=val_acc, seconds=seconds, train_seconds=train_seconds,
+                   images=int(count), lr=opt.param_groups[0]["lr"])
+        for k in HISTORY_KEYS:
+            history[k].append(row[k])
+        if main and progress:
+            val = f"  val loss {val_loss:.4f} acc {val_acc:.2%}" if val_loader is not None else ""
+            print(f"epoch {epoch + 1:>3}/{epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.2%}"
+                  f"{val}  {seconds:.1f} s ({count / train_seconds:,.0f} img/s)  lr {row['lr']:.3g}", flush=True)
+        if checkpoint is not None:
+            if main:
+                save_checkpoint(checkpoint, model=core.state_dict(), optimizer=opt.state_dict(),
+                                scheduler=sched.state_dict() if sched is not None else None,
+                                scaler=scaler.state_dict() if use_amp else None, epoch=epoch + 1,
+                                history=history, rng=_rng_state(train_loader, device),
+                                config=dict(optimizer=optimizer, lr=lr, momentum=momentum,
+                                            weight_decay=weight_decay, schedule=schedule, epochs=epochs))
+            if world > 1:
+                dist.barrier()
+    return history

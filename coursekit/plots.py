@@ -255,3 +255,49 @@ def sliding_window_figure(input_size: int, kernel_size: int, stride: int = 1,
                     f"kernel {kernel_size}x{kernel_size}, stride {stride}", fontsize=10)
     ax_out.set_title(f"output {out}x{out}", fontsize=10)
     return fig
+
+
+# --- Training curves (appended for the book's training chapters) -----------------------
+
+__all__ += ["training_curves"]
+
+
+def training_curves(histories, *, smooth: int = 10, size: tuple[float, float] = (10.0, 3.4)) -> Figure:
+    """Loss per step and accuracy per epoch of one or more training runs.
+
+    Parameters
+    ----------
+    histories : mapping of str to History
+        ``{label: history}``; each history has ``loss`` (one value per step),
+        ``train_acc`` and ``val_acc`` (one per epoch), as :class:`coursekit.solver.History`.
+    smooth : int
+        The loss is drawn raw (faint) and as a moving average over this many steps.
+
+    Returns
+    -------
+    Figure
+        Left: loss against step. Right: training (dashed) and validation (solid)
+        accuracy against epoch, one colour per run.
+    """
+    fig = Figure(figsize=size, layout="constrained")
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    for k, (label, h) in enumerate(histories.items()):
+        colour = f"C{k}"
+        loss = np.asarray(h.loss, dtype=float)
+        steps = np.arange(1, len(loss) + 1)
+        ax_loss.plot(steps, loss, color=colour, alpha=0.25, linewidth=0.8)
+        if smooth > 1 and len(loss) >= smooth:
+            avg = np.convolve(loss, np.ones(smooth) / smooth, mode="valid")
+            ax_loss.plot(steps[smooth - 1:], avg, color=colour, label=label)
+        else:
+            ax_loss.plot(steps, loss, color=colour, label=label)
+        epochs = np.arange(1, len(h.val_acc) + 1)
+        ax_acc.plot(epochs, h.train_acc, color=colour, linestyle="--", marker=".")
+        ax_acc.plot(epochs, h.val_acc, color=colour, marker="o", label=f"{label} (validation)")
+    ax_loss.set_xlabel("step (mini-batch)")
+    ax_loss.set_ylabel("training loss")
+    ax_loss.legend()
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("accuracy (dashed: training)")
+    ax_acc.legend(loc="lower right")
+    return fig

@@ -103,23 +103,21 @@ class _Net(ABC):
         X = np.asarray(X)
         return np.concatenate([self.loss(X[i : i + batch_size]).argmax(axis=1) for i in range(0, len(X), batch_size)])
 
-    def _linear(self, h, k):
-        out, cache = L.linear_forward(h, self.params[f"W{k}"], self.params[f"b{k}"])
+    def _weighted(self, forward, backward, h, k, **kwargs):
+        """A layer with weights ``W{k}`` and bias ``b{k}`` (linear or conv)."""
+        out, cache = forward(h, self.params[f"W{k}"], self.params[f"b{k}"], **kwargs)
 
         def undo(d, grads):
-            dx, grads[f"W{k}"], grads[f"b{k}"] = L.linear_backward(d, cache)
+            dx, grads[f"W{k}"], grads[f"b{k}"] = backward(d, cache)
             return dx
 
         return out, undo
+
+    def _linear(self, h, k):
+        return self._weighted(L.linear_forward, L.linear_backward, h, k)
 
     def _conv(self, h, k, padding):
-        out, cache = L.conv2d_forward(h, self.params[f"W{k}"], self.params[f"b{k}"], padding=padding)
-
-        def undo(d, grads):
-            dx, grads[f"W{k}"], grads[f"b{k}"] = L.conv2d_backward(d, cache)
-            return dx
-
-        return out, undo
+        return self._weighted(L.conv2d_forward, L.conv2d_backward, h, k, padding=padding)
 
     @staticmethod
     def _relu(h):

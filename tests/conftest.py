@@ -1,0 +1,54 @@
+"""Shared pytest fixtures and hypothesis settings for the coursekit test suite."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+# The whole layer suite must stay well under ~90 s on a 2-core machine, so the
+# property tests use a modest number of small examples. deadline=None because
+# the first call of a test pays for imports (torch) and would trip the deadline.
+settings.register_profile(
+    "coursekit",
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+# A more thorough profile for occasional local runs: HYPOTHESIS_PROFILE=thorough
+settings.register_profile("thorough", parent=settings.get_profile("coursekit"), max_examples=300)
+settings.load_profile(__import__("os").environ.get("HYPOTHESIS_PROFILE", "coursekit"))
+
+
+def _assert_close(actual, expected, *, name: str, rtol: float, atol: float) -> None:
+    """assert_allclose that reports *where* the arrays disagree.
+
+    The message names the quantity, the shapes, the first offending index,
+    both values there, and how many elements are off.
+    """
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, (
+        f"{name}: shape {actual.shape} != expected shape {expected.shape}"
+    )
+    a = actual.astype(np.float64)
+    e = expected.astype(np.float64)
+    assert np.all(np.isfinite(a)), (
+        f"{name}: non-finite values at indices {np.argwhere(~np.isfinite(a))[:5].tolist()}"
+    )
+    bad = ~(np.abs(a - e) <= atol + rtol * np.abs(e))
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        worst = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(a - e)), a.shape))
+        raise AssertionError(
+            f"{name}: {int(bad.sum())}/{bad.size} elements differ (rtol={rtol:g}, atol={atol:g}); "
+            f"first at index {idx}: got {a[idx]!r}, expected {e[idx]!r}; "
+            f"largest |diff| {abs(a[worst] - e[worst]):.3g} at index {worst}"
+        )
+
+
+@pytest.fixture(scope="session")
+def assert_close():
+    """The located-error allclose above, as a session fixture (safe with @given)."""
+    return _assert_close

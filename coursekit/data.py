@@ -77,6 +77,8 @@ class Split(NamedTuple):
     y_train, y_val, y_test : np.ndarray
         Integer labels, ``(N,)`` int64.
 
+    Notes
+    -----
     Unpacks in this order: ``X_tr, y_tr, X_va, y_va, X_te, y_te = mnist5k()``.
     Class names are in :data:`CLASS_NAMES`, not in the split, so that this
     six-way unpacking keeps working.

@@ -23,13 +23,13 @@ __all__ = [
 ]
 
 VERTICAL_EDGE = np.array([[-1.0, 0.0, 1.0]] * 3)
-"""Columns -1, 0, 1: right minus left neighbours; fires on vertical edges."""
+"""Columns -1, 0, 1 subtract the left neighbours from the right ones, so it fires on vertical edges."""
 
 HORIZONTAL_EDGE = VERTICAL_EDGE.T.copy()
-"""Rows -1, 0, 1: lower minus upper neighbours; fires on horizontal edges."""
+"""Rows -1, 0, 1 subtract the upper neighbours from the lower ones, so it fires on horizontal edges."""
 
 LAPLACIAN_8 = np.array([[-1.0, -1.0, -1.0], [-1.0, 8.0, -1.0], [-1.0, -1.0, -1.0]])
-"""8 in the centre, -1 around: weights sum to 0, so flat regions give 0."""
+"""8 in the centre and -1 around it; the weights sum to 0, so flat regions give 0."""
 
 
 def box_kernel(size: int = 3) -> np.ndarray:

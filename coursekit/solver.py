@@ -45,6 +45,8 @@ class Solver:
     progress : bool
         Show a tqdm progress bar with the running loss.
 
+    Notes
+    -----
     After :meth:`train`, ``model.params`` holds the parameters of the epoch with the
     best validation accuracy, and ``history`` the curves.
     """

@@ -173,6 +173,8 @@ class VGG(nn.Module):
         Multiplies every conv width.
     batch_norm, dropout : as in the other models.
 
+    Notes
+    -----
     The conv stack ends in a global average pool, so any input at least
     ``2 ** pools`` pixels wide works; ``x: (N, C, H, W) -> (N, num_classes)``.
     """
@@ -279,6 +281,8 @@ class ResNet(nn.Module):
     dropout : float
         Dropout before the final FC layer.
 
+    Notes
+    -----
     ``x: (N, in_channels, H, W) -> (N, num_classes)``; 32x32 input ends 4x4 before the pool.
     """
 

@@ -9,7 +9,11 @@ import numpy as np
 
 from .optim import UPDATE_RULES
 
-__all__ = ["Solver", "History"]
+__all__ = ["Solver", "History", "LENET5_MNIST5K"]
+
+#: Solver settings for the numpy LeNet-5 on MNIST-5k, chosen on the validation set
+#: (two seeds, 5 epochs): about 96% test accuracy at under a second per epoch.
+LENET5_MNIST5K = dict(update_rule="adam", optim_config={"lr": 3e-3}, lr_decay=0.6, batch_size=50, num_epochs=5)
 
 
 @dataclass

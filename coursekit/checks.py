@@ -81,6 +81,14 @@ __all__ = [
     "check_backward",
     "reference_disabled",
     "conv2d_cases",
+    "check_against_reference_in",
+    "assert_scalar_close",
+    "assert_accuracy",
+    "time_budget",
+    "count_python_events",
+    "assert_no_python_loop_over",
+    "check_gradient_numerically",
+    "assert_not_from",
 ]
 
 SEED_ENV_VAR = "COURSEKIT_SEED"
@@ -100,6 +108,9 @@ _PRISTINE = globals().get("_PRISTINE") or {
     "default_rng": np.random.default_rng,
     "numerical_gradient_array": _gradcheck.numerical_gradient_array,
     "urandom": os.urandom,
+    "perf_counter": __import__("time").perf_counter,
+    "settrace": sys.settrace,
+    "gettrace": sys.gettrace,
 }
 _asarray = _PRISTINE["asarray"]
 _array = _PRISTINE["array"]
@@ -113,6 +124,9 @@ _dtype = _PRISTINE["dtype"]
 _default_rng = _PRISTINE["default_rng"]
 _numerical_gradient_array = _PRISTINE["numerical_gradient_array"]
 _urandom = _PRISTINE["urandom"]
+_perf_counter = _PRISTINE.get("perf_counter") or __import__("time").perf_counter
+_settrace = _PRISTINE.get("settrace") or sys.settrace
+_gettrace = _PRISTINE.get("gettrace") or sys.gettrace
 
 # Modules whose functions count as "the reference" inside reference_disabled().
 REFERENCE_MODULES = ("coursekit.layers",)
@@ -594,3 +608,172 @@ def conv2d_cases(rng: np.random.Generator, n: int = 3, *, max_batch: int = 2, ma
             "padding": padding,
         })
     return cases
+
+
+# ------------------------------------------------- more checks (homework 1, 2, 4, 5)
+
+
+def _scalar_to_array(value: Any) -> Any:
+    """A number (Python, numpy scalar or 0-d array) becomes a 1-element float64 array, so that a
+    loss returned as ``float`` compares like one returned as ``np.float64`` (and the failure
+    message can index it); anything else is unchanged."""
+    if (isinstance(value, (int, float)) and not isinstance(value, bool)) or \
+            (isinstance(value, _ndarray) and value.ndim == 0):
+        return _asarray([value], dtype=_float64)
+    return value
+
+
+def check_against_reference_in(modules: Sequence[str], student_fn: Callable, reference_fn: Callable,
+                               args: Sequence = (), kwargs: Mapping | None = None, *,
+                               forbidden: Sequence = FORBIDDEN_ATTRIBUTES, **options: Any) -> tuple:
+    """:func:`check_against_reference` with the functions of ``modules`` disabled.
+
+    For references outside ``coursekit.layers`` (``coursekit.distances``,
+    ``coursekit.gradcheck``, ...): the reference runs first, on copies of the
+    arguments, then the student's function runs on other copies inside
+    ``reference_disabled(modules, forbidden)``. Python numbers among the
+    returned values (a loss returned as ``float``) are compared as 0-d float64
+    arrays. ``options`` are those of :func:`check_against_reference`.
+    """
+    kwargs = dict(kwargs or {})
+    options.setdefault("name", getattr(student_fn, "__name__", "function"))
+    expected = reference_fn(*_copy_args(args), **kwargs)
+    expected = tuple(_scalar_to_array(e) for e in expected) if isinstance(expected, tuple) \
+        else _scalar_to_array(expected)
+
+    def student(*a, **k):
+        with reference_disabled(modules, forbidden):
+            got = student_fn(*a, **k)
+        return tuple(_scalar_to_array(g) for g in got) if isinstance(got, tuple) else _scalar_to_array(got)
+
+    return check_against_reference(student, lambda *a, **k: expected, args, kwargs,
+                                   disable_reference=False, **options)
+
+
+def assert_scalar_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-7, atol: float = 1e-9,
+                        what: str = "loss", against: str = "the reference") -> None:
+    """:func:`assert_close` for one number (a Python float, a numpy scalar or a 0-d array)."""
+    try:
+        got = _float64(actual)
+    except (TypeError, ValueError) as exc:
+        raise CheckFailure(f"{name}: {what} should be a number, got {type(actual).__name__}: {exc}") from None
+    # as 1-element arrays: the failure message's index arithmetic needs at least one axis
+    assert_close(name, _asarray([got]), _asarray([_float64(expected)]), rtol=rtol, atol=atol, what=what,
+                 against=against)
+
+
+def assert_accuracy(name: str, predictions: Any, labels: Any, *, at_least: float,
+                    what: str = "test accuracy") -> float:
+    """Fail unless the fraction of ``predictions == labels`` is at least ``at_least``.
+
+    Returns the accuracy. The message gives the accuracy, the bar and the counts.
+    """
+    labels = _as_plain_array(name, "labels", labels)
+    pred = _as_plain_array(name, "predictions", predictions)
+    assert_shape(name, pred, labels.shape, what="predictions")
+    correct = int((pred == labels).sum())
+    acc = correct / max(labels.size, 1)
+    if not acc >= at_least:
+        raise CheckFailure(f"{name}: {what} is {acc:.4f} ({correct} of {labels.size} correct) but should be "
+                           f"at least {at_least:.4f}")
+    return acc
+
+
+class _Budget:
+    seconds: float = 0.0
+
+
+@contextlib.contextmanager
+def time_budget(name: str, seconds: float) -> Iterator[_Budget]:
+    """Fail if the block takes longer than ``seconds`` of wall-clock time.
+
+    Yields an object whose ``seconds`` attribute holds the time taken once the
+    block is over. The clock is ``time.perf_counter`` as it was when this
+    module was first imported.
+    """
+    budget = _Budget()
+    start = _perf_counter()
+    yield budget
+    budget.seconds = _perf_counter() - start
+    if budget.seconds > seconds:
+        raise CheckFailure(f"{name}: took {budget.seconds:.1f} s, over the time budget of {seconds:g} s")
+
+
+def count_python_events(fn: Callable, *args: Any, **kwargs: Any) -> tuple:
+    """Call ``fn(*args, **kwargs)`` and count the Python-level events it causes.
+
+    Returns ``(result, n_events)``, where the events are the function calls and
+    executed lines that ``sys.settrace`` reports in every Python frame the call
+    opens (the student's code and the Python parts of numpy alike). A loop
+    written in Python reports at least one line per iteration; array operations
+    report a number of events that does not depend on the size of the arrays.
+    Counting events, unlike timing, does not depend on the machine's load.
+    """
+    count = [0]
+
+    def tracer(frame, event, arg):
+        count[0] += 1
+        return tracer
+
+    previous = _gettrace()
+    _settrace(tracer)
+    try:
+        result = fn(*args, **kwargs)
+    finally:
+        _settrace(previous)
+    return result, count[0]
+
+
+def assert_no_python_loop_over(name: str, call: Callable[[int], Any], *, small: int = 2, large: int = 50,
+                               what: str = "test images") -> tuple:
+    """Fail if ``call(n)`` runs a Python loop over its ``n`` items.
+
+    ``call(n)`` must run the student's function on ``n`` items (e.g. ``n`` test
+    images). The check counts Python events (:func:`count_python_events`) for
+    ``n = small`` and ``n = large``: a vectorised function reports the same
+    number (give or take a few, when numpy takes another branch for another
+    size), a loop over the items at least ``large - small`` more. The verdict
+    therefore does not depend on timing. Returns the two counts.
+    """
+    call(small)  # warm-up: first calls import modules and fill caches
+    _, n_small = count_python_events(call, small)
+    _, n_large = count_python_events(call, large)
+    if n_large - n_small >= large - small:
+        raise CheckFailure(
+            f"{name}: runs {n_large} Python steps for {large} {what} but {n_small} for {small}, so it loops over "
+            f"the {what} in Python (a loop, a comprehension, map or np.vectorize); compute all of them at once "
+            "with array operations (broadcasting or a matrix product)")
+    return n_small, n_large
+
+
+def check_gradient_numerically(name: str, f: Callable[[np.ndarray], Any], x: Any, analytic: Any, *,
+                               what: str = "gradient", h: float = 1e-6, tol: float = 1e-6,
+                               atol: float = 1e-7) -> None:
+    """Compare ``analytic`` with the centred finite differences of a scalar ``f`` at ``x``.
+
+    ``f(x)`` returns one number (a loss). The tolerances are those of
+    :func:`check_backward_numerically`: an entry fails when its relative error
+    exceeds ``tol`` and its absolute error exceeds ``atol``. ``x`` is not modified.
+    """
+    x = _array(x, dtype=_float64)
+    numerical = _asarray(_numerical_gradient_array(lambda v: _asarray(_float64(f(v))), x.copy(),
+                                                   _asarray(1.0), h=h), dtype=_float64)
+    _assert_gradient_close(name, what, analytic, numerical, tol=tol, atol=atol)
+
+
+def assert_not_from(name: str, obj: Any, prefixes: Sequence[str] = ("coursekit",), *, what: str = "your class") -> None:
+    """Fail if ``obj``'s class, or the class of any of its submodules, comes from ``prefixes``.
+
+    :func:`reference_disabled` swaps module-level functions only; a student
+    who subclasses or aliases a reference *class* (``ResidualBlock =
+    coursekit.nn.models.BasicBlock``) is caught here instead. For a
+    ``torch.nn.Module`` every submodule is checked (``obj.modules()``).
+    """
+    modules = list(obj.modules()) if callable(getattr(obj, "modules", None)) else [obj]
+    for m in modules:
+        for cls in type(m).__mro__:
+            owner = getattr(cls, "__module__", "") or ""
+            if any(owner == p or owner.startswith(p + ".") for p in prefixes):
+                raise ReferenceUsedError(
+                    f"{name}: {what} uses {owner}.{cls.__qualname__}, the course's reference; "
+                    "build it from torch.nn layers yourself")

@@ -1,0 +1,305 @@
+"""Homework 1 (images, distances, k-NN, a linear classifier): the source notebook, its student version, its grading.
+
+Fast tests check the notebook's structure and run its solution code against
+coursekit directly. Tests marked slow run nbgrader: ``nbgrader validate`` on the
+source, the released student version, and ONE ``python -m autograder grade`` run
+over all the submissions built below, whose per-test scores are read back from
+the gradebook.
+"""
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from coursekit import checks, distances, filters, linear_classifier
+from coursekit.knn import KNearestNeighbor
+
+REPO = Path(__file__).resolve().parents[1]
+HW = "hw1_classifiers"
+SOURCE_NB = REPO / "solutions" / HW / f"{HW}.ipynb"
+
+TEST_POINTS = {
+    "test_integral_image": 1,
+    "test_pnorm": 2,
+    "test_pairwise_sq_l2": 2,
+    "test_pairwise_vectorised": 1,
+    "test_knn_predict": 2,
+    "test_knn_ties": 1,
+    "test_histogram_intersection": 1,
+    "test_chi_squared": 1,
+    "test_softmax_loss": 2,
+    "test_linear_classifier_training": 2,
+}
+TOTAL = 15
+HIDDEN = set(TEST_POINTS) - {"test_linear_classifier_training"}  # the training test is public only
+SOLUTION_CELLS = ("integral_image", "pnorm", "pairwise_sq_l2", "knn", "histograms", "linear_classifier")
+FULL = {k: float(v) for k, v in TEST_POINTS.items()}
+ZERO = dict.fromkeys(FULL, 0.0)
+
+
+def _lose(*tests):
+    return {**FULL, **dict.fromkeys(tests, 0.0)}
+
+
+def _cells(nb):
+    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells}
+
+
+@pytest.fixture(scope="module")
+def source_nb():
+    return nbformat.read(SOURCE_NB, as_version=4)
+
+
+@pytest.fixture(scope="module")
+def sol(source_nb):
+    """The solution cells executed in a fresh namespace, as the notebook would."""
+    ns: dict = {"np": np, "__name__": "hw1_solution"}
+    for cid in SOLUTION_CELLS:
+        exec(compile(_cells(source_nb)[cid].source, f"<{cid}>", "exec"), ns)  # noqa: S102
+    return ns
+
+
+# ------------------------------------------------------------------ notebook shape
+
+
+def test_graded_cells_points_and_locks(source_nb):
+    nbformat.validate(source_nb)
+    cells = _cells(source_nb)
+    graded = {gid: c.metadata["nbgrader"]["points"] for gid, c in cells.items() if c.metadata["nbgrader"]["grade"]}
+    assert graded == TEST_POINTS and sum(TEST_POINTS.values()) == TOTAL
+    for gid in TEST_POINTS:
+        meta = cells[gid].metadata["nbgrader"]
+        assert meta["locked"] and not meta["solution"], gid
+        src = cells[gid].source
+        assert ("### BEGIN HIDDEN TESTS" in src) == (gid in HIDDEN), gid
+        assert "importlib.reload" in src and "reference_disabled" in src, gid
+        if gid in HIDDEN:
+            assert "fresh_seed()" in src[src.index("### BEGIN HIDDEN TESTS"):], gid
+    for gid in SOLUTION_CELLS:
+        meta = cells[gid].metadata["nbgrader"]
+        assert meta["solution"] and not meta["grade"] and not meta["locked"]
+        assert "### BEGIN SOLUTION" in cells[gid].source and "coursekit" not in cells[gid].source
+    for gid, c in cells.items():
+        if gid not in SOLUTION_CELLS:
+            assert c.metadata["nbgrader"]["locked"], gid
+    assert "0, 16, 29, 42, 58, 74" in cells["test_integral_image"].source  # the syllabus's worked example
+    assert "1000.0" in cells["test_softmax_loss"].source  # large scores in the hidden test
+
+
+# ------------------------------------------------- the solution against coursekit
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_solution_matches_reference(sol, seed):
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 255, size=(5, 7))
+    np.testing.assert_array_equal(sol["integral_image"](img), filters.integral_image(img))
+    x = rng.standard_normal((4, 6))
+    x[rng.random(x.shape) < 0.3] = 0
+    for p in (0, 0.5, 1, 2, 3, np.inf):
+        np.testing.assert_allclose(sol["pnorm"](x, p), distances.pnorm(x, p), rtol=1e-12)
+    A, B = rng.standard_normal((5, 3)), rng.standard_normal((7, 3))
+    np.testing.assert_allclose(sol["pairwise_sq_l2"](A, B), distances.pairwise_sq_l2(A, B), rtol=1e-10, atol=1e-12)
+    h1, h2 = rng.random((3, 6)) * (rng.random((3, 6)) < 0.5), rng.random((3, 6)) * (rng.random((3, 6)) < 0.5)
+    np.testing.assert_allclose(sol["histogram_intersection"](h1, h2), distances.histogram_intersection(h1, h2))
+    np.testing.assert_allclose(sol["chi_squared"](h1, h2), distances.chi_squared(h1, h2))
+    for k in (1, 2, 3, 4, 5):
+        Xtr = rng.integers(0, 3, size=(20, 2)).astype(float)
+        ytr = rng.integers(0, 4, size=20)
+        Xte = rng.integers(0, 3, size=(15, 2)).astype(float)
+        np.testing.assert_array_equal(sol["KNearestNeighbor"](k).fit(Xtr, ytr).predict(Xte),
+                                      KNearestNeighbor(k).fit(Xtr, ytr).predict(Xte))
+    W, X, y = rng.standard_normal((4, 3)) * 1000, rng.standard_normal((5, 3)), rng.integers(0, 4, size=5)
+    loss, dW = sol["softmax_loss"](W, X, y, 0.3)
+    rl, rdW = linear_classifier.softmax_loss(W, X, y, 0.3)
+    np.testing.assert_allclose(loss, rl, rtol=1e-12)
+    np.testing.assert_allclose(dW, rdW, rtol=1e-10, atol=1e-12)
+
+
+def test_solution_distances_are_vectorised_and_a_loop_is_caught(sol):
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((50, 8)), rng.standard_normal((30, 8))
+    checks.assert_no_python_loop_over("pairwise_sq_l2", lambda n: sol["pairwise_sq_l2"](A[:n], B))
+
+    def looped(A, B):
+        return np.stack([((B - a) ** 2).sum(axis=1) for a in A])
+    with pytest.raises(checks.CheckFailure, match="loops over the rows"):
+        checks.assert_no_python_loop_over("pairwise_sq_l2", lambda n: looped(A[:n], B), what="rows")
+
+
+def test_solution_linear_classifier_reaches_the_target(sol):
+    from coursekit.data import digits
+    d = digits(flatten=True, dtype=np.float64)
+    add1 = lambda X: np.hstack([X, np.ones((len(X), 1))])  # noqa: E731
+    W = sol["train_linear_classifier"](add1(d.X_train), d.y_train, 10)
+    assert np.mean((add1(d.X_test) @ W.T).argmax(axis=1) == d.y_test) >= 0.93  # the notebook asks for 0.90
+
+
+# ----------------------------------------------------------------- nbgrader (slow)
+
+
+def _nbgrader(args, cwd):
+    from autograder.grading import nbgrader_env
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=nbgrader_env(),
+                          capture_output=True, text=True, check=False, timeout=300)
+
+
+@pytest.mark.slow
+def test_source_notebook_passes_nbgrader_validate(tmp_path):
+    # nbgrader validate exits 0 even when tests fail, so read what it says.
+    proc = _nbgrader(["validate", str(SOURCE_NB)], tmp_path)
+    out = proc.stdout + proc.stderr
+    assert "Success! Your notebook passes all the tests." in out, out[-3000:]
+    assert "VALIDATION FAILED" not in out and "FAILED" not in out
+
+
+GAMING = '''
+import numpy as np
+np.allclose = lambda *a, **k: True
+np.isclose = lambda a, b, *r, **k: np.ones(np.shape(a), bool)
+np.testing.assert_allclose = lambda *a, **k: None
+np.abs = lambda x: 0 * x
+np.max = lambda *a, **k: 0.0
+'''
+PATCH_CHECKS = '''
+import coursekit.checks as _mine
+_mine.assert_close = lambda *a, **k: None
+_mine.check_backward = lambda *a, **k: None
+_mine.check_against_reference = lambda *a, **k: None
+'''
+
+
+def _replace(old, new):
+    def edit(src):
+        assert old in src, old
+        return src.replace(old, new)
+    return edit
+
+
+def _variant(*edits):
+    nb = nbformat.read(SOURCE_NB, as_version=4)
+    cells = _cells(nb)
+    for grade_id, transform in edits:
+        new = transform(cells[grade_id].source)
+        assert new != cells[grade_id].source, grade_id
+        cells[grade_id].source = new
+    return nb
+
+
+LOOP_DISTANCES = ("pairwise_sq_l2", _replace(
+    "    sq_a = (A * A).sum(axis=1)\n    sq_b = (B * B).sum(axis=1)\n"
+    "    return np.maximum(sq_a[:, None] - 2.0 * (A @ B.T) + sq_b[None, :], 0.0)\n",
+    "    D2 = np.zeros((len(A), len(B)))\n    for i in range(len(A)):  # one test row at a time\n"
+    "        D2[i] = ((B - A[i]) ** 2).sum(axis=1)\n    return D2\n"))
+L0_COUNTS_ALL = ("pnorm", _replace("        return np.count_nonzero(a, axis=-1)\n", "        return (a ** p).sum(axis=-1)\n"))
+VOTE_NEAREST_FIRST = ("knn", _replace(
+    "        n_labels = int(self.y_train.max()) + 1\n"
+    "        votes = (labels[:, :, None] == np.arange(n_labels)).sum(axis=1)  # (M, n_labels)\n"
+    "        return votes.argmax(axis=1)  # the first (smallest) label among equal vote counts\n",
+    "        from collections import Counter\n"
+    "        return np.array([Counter(row.tolist()).most_common(1)[0][0] for row in labels])\n"))
+CHI_NAN = ("histograms", _replace("    terms = np.divide(num, den, out=np.zeros(num.shape), where=den > 0)\n",
+                                  "    terms = num / den\n"))
+LOSS_NO_SHIFT = ("linear_classifier", _replace("    shifted = scores - scores.max(axis=1, keepdims=True)\n",
+                                               "    shifted = scores\n"))
+
+# student -> (edits, expected per-test scores)
+SUBMISSIONS = {
+    "a_solution": ((), FULL),
+    # right values, but a Python loop over the test rows
+    "c_loop_over_test_images": ((LOOP_DISTANCES,), _lose("test_pairwise_vectorised")),
+    # "L0" as sum(|x|**0): 0**0 == 1 counts the zeros too
+    "d_l0_counts_zeros": ((L0_COUNTS_ALL,), _lose("test_pnorm")),
+    # Counter.most_common: on equal votes the nearest neighbour's label wins, not the smaller label
+    "e_knn_vote_tie_nearest_first": ((VOTE_NEAREST_FIRST,), _lose("test_knn_ties")),
+    # 0/0 = nan for bins empty in both histograms
+    "f_chi_squared_nan": ((CHI_NAN,), _lose("test_chi_squared")),
+    # softmax without the max shift: exp overflows on the hidden test's scores in the thousands
+    "g_softmax_loss_no_shift": ((LOSS_NO_SHIFT,), _lose("test_softmax_loss")),
+    # calls the reference distances: every test that computes distances scores 0
+    "h_imports_reference": ((("pairwise_sq_l2", lambda s: "from coursekit.distances import pairwise_sq_l2\n"),),
+                            _lose("test_pairwise_sq_l2", "test_pairwise_vectorised", "test_knn_predict",
+                                  "test_knn_ties")),
+    "i_allclose_patch": (((CHI_NAN[0], lambda s: CHI_NAN[1](s) + GAMING),), _lose("test_chi_squared")),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Release, build the submissions, grade them all with one CLI run."""
+    from autograder import grading
+    root = tmp_path_factory.mktemp("grading")
+    course, subs = root / "course", root / "submissions"
+    released = grading.release(HW, course)
+    (subs / "b_unchanged").mkdir(parents=True)
+    (subs / "b_unchanged" / f"{HW}.ipynb").write_bytes(released.read_bytes())
+    for student, (edits, _) in SUBMISSIONS.items():
+        (subs / student).mkdir(parents=True)
+        nbformat.write(_variant(*edits), subs / student / f"{HW}.ipynb")
+    out_csv = root / "grades.csv"
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", HW, "--submissions", str(subs), "--out", str(out_csv),
+         "--course-dir", str(course)],
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {"course": course, "rows": list(csv.DictReader(out_csv.open())), "stdout": proc.stdout,
+            "released": nbformat.read(released, as_version=4)}
+
+
+def _tests(graded, student):
+    from autograder import grading
+    tests = grading.read_scores(HW, student, graded["course"])[2]
+    assert {gid: mx for gid, (_, mx) in tests.items()} == FULL
+    return {gid: score for gid, (score, _) in tests.items()}
+
+
+@pytest.mark.slow
+def test_student_version_has_no_solution_and_no_hidden_tests(graded):
+    nb = graded["released"]
+    text = nbformat.writes(nb)
+    for leak in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert leak not in text, leak
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for leak in ("cumsum", "count_nonzero", "A @ B.T", "kind=\"stable\")[:", "where=den > 0", "_ck.",
+                 "fresh_seed", "_FORBID", "1000.0", "W - 0.5 * dW"):
+        assert leak not in code, leak  # the solution's body and the hidden tests' code
+    cells = _cells(nb)
+    for gid in SOLUTION_CELLS:
+        assert "raise NotImplementedError" in cells[gid].source, gid
+    assert "0, 16, 29, 42, 58, 74" in cells["test_integral_image"].source  # public tests survive
+    assert "BEGIN HIDDEN" not in cells["test_pairwise_vectorised"].source
+
+
+@pytest.mark.slow
+def test_grades_csv_and_full_and_zero_marks(graded):
+    rows = {r["student_id"]: r for r in graded["rows"]}
+    assert sorted(rows) == sorted(["b_unchanged", *SUBMISSIONS])
+    assert all(r["max_score"] == str(TOTAL) for r in rows.values())
+    assert rows["a_solution"]["score"] == str(TOTAL)
+    assert rows["b_unchanged"]["score"] == "0"
+    assert _tests(graded, "b_unchanged") == ZERO
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", sorted(SUBMISSIONS))
+def test_each_submission_loses_exactly_the_expected_tests(graded, student):
+    expected = SUBMISSIONS[student][1]
+    assert _tests(graded, student) == expected
+    row = next(r for r in graded["rows"] if r["student_id"] == student)
+    assert float(row["score"]) == sum(expected.values())
+
+
+@pytest.mark.slow
+def test_hidden_tests_print_their_seed(graded):
+    nb = nbformat.read(graded["course"] / "autograded" / "a_solution" / HW / f"{HW}.ipynb", as_version=4)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        if gid in HIDDEN:
+            text = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
+            assert "grading seed: " in text, (gid, text)

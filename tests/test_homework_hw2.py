@@ -1,0 +1,323 @@
+"""Homework 2 (backpropagation): the source notebook, its student version, and its grading.
+
+Fast tests check the notebook's structure and run its solution code against
+coursekit directly. Tests marked slow run nbgrader: ``nbgrader validate`` on the
+source, the released student version, and ONE ``python -m autograder grade`` run
+over all the submissions built below (the solution, the unchanged student
+version, plausibly wrong implementations and two gaming attempts), whose
+per-test scores are read back from the gradebook.
+"""
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+import coursekit.layers as ref
+from coursekit import checks
+from coursekit.gradcheck import numerical_gradient as ref_numerical_gradient
+from coursekit.nets import TwoLayerNet
+
+REPO = Path(__file__).resolve().parents[1]
+HW = "hw2_backprop"
+SOURCE_NB = REPO / "solutions" / HW / f"{HW}.ipynb"
+
+TEST_POINTS = {
+    "test_chain_rule": 1,
+    "test_sigmoid_neuron_loss": 2,
+    "test_sigmoid_neuron_grad": 2,
+    "test_softmax": 1,
+    "test_softmax_cross_entropy": 2,
+    "test_linear_forward": 1,
+    "test_linear_backward": 2,
+    "test_relu": 1,
+    "test_sigmoid_layer": 2,
+    "test_numerical_gradient": 2,
+    "test_two_layer_loss": 2,
+    "test_two_layer_training": 2,
+}
+HIDDEN = set(TEST_POINTS) - {"test_two_layer_training"}  # the training test is public only
+SOLUTION_CELLS = ("chain_rule_example", "sigmoid_neuron_loss", "softmax", "linear", "activations",
+                  "numerical_gradient", "two_layer")
+FULL = {k: float(v) for k, v in TEST_POINTS.items()}
+ZERO = dict.fromkeys(FULL, 0.0)
+
+
+def _lose(*tests):
+    return {**FULL, **dict.fromkeys(tests, 0.0)}
+
+
+def _cells(nb):
+    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells}
+
+
+@pytest.fixture(scope="module")
+def source_nb():
+    return nbformat.read(SOURCE_NB, as_version=4)
+
+
+@pytest.fixture(scope="module")
+def sol(source_nb):
+    """The solution cells executed in a fresh namespace, as the notebook would."""
+    ns: dict = {"np": np, "__name__": "hw2_solution"}
+    for cid in SOLUTION_CELLS:
+        exec(compile(_cells(source_nb)[cid].source, f"<{cid}>", "exec"), ns)  # noqa: S102
+    return ns
+
+
+# ------------------------------------------------------------------ notebook shape
+
+
+def test_graded_cells_points_and_locks(source_nb):
+    nbformat.validate(source_nb)
+    cells = _cells(source_nb)
+    graded = {gid: c.metadata["nbgrader"]["points"] for gid, c in cells.items() if c.metadata["nbgrader"]["grade"]}
+    assert graded == TEST_POINTS and sum(TEST_POINTS.values()) == 20
+    for gid in TEST_POINTS:
+        meta = cells[gid].metadata["nbgrader"]
+        assert meta["locked"] and not meta["solution"], gid
+        src = cells[gid].source
+        assert ("### BEGIN HIDDEN TESTS" in src) == (gid in HIDDEN), gid
+        assert "importlib.reload" in src, gid  # a fresh checks module, whatever the student did
+        assert any(k in src for k in ("reference_disabled", "check_backward", "check_against_reference")), gid
+        if gid in HIDDEN:
+            assert "fresh_seed()" in src[src.index("### BEGIN HIDDEN TESTS"):], gid
+    for gid in SOLUTION_CELLS:
+        meta = cells[gid].metadata["nbgrader"]
+        assert meta["solution"] and not meta["grade"] and not meta["locked"]
+        assert "### BEGIN SOLUTION" in cells[gid].source and "coursekit" not in cells[gid].source
+    for gid, c in cells.items():
+        if gid not in SOLUTION_CELLS:
+            assert c.metadata["nbgrader"]["locked"], gid
+
+
+def test_worked_examples_are_in_the_public_tests(source_nb):
+    cells = _cells(source_nb)
+    assert "[-2.0, 48.0]" in cells["test_chain_rule"].source and "[2.0, 144.0]" in cells["test_chain_rule"].source
+    assert "10t^4 - 8t" in cells["test_chain_rule"].source
+    assert "check_gradient_numerically" in cells["test_softmax_cross_entropy"].source.split("### BEGIN")[0]
+    assert "check_backward_numerically" in cells["test_linear_backward"].source.split("### BEGIN")[0]
+    # hidden tests use large scores / activations (softmax without the max shift, naive log(sigmoid))
+    assert "1000.0" in cells["test_softmax"].source and "1000.0" in cells["test_softmax_cross_entropy"].source
+    assert "uniform(40, 60)" in cells["test_sigmoid_neuron_loss"].source
+
+
+# ------------------------------------------------- the solution against coursekit
+
+
+def test_solution_chain_rule(sol):
+    t = np.linspace(-2, 2, 9)
+    z, dz = sol["chain_rule_example"](t)
+    np.testing.assert_allclose(dz, 10 * t**4 - 8 * t, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(z, 2 * t**5 - 4 * t**2, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_solution_matches_reference(sol, seed):
+    rng = np.random.default_rng(seed)
+    s = rng.standard_normal((5, 4)) * 1000
+    y = rng.integers(0, 4, size=5)
+    checks.assert_close("softmax", sol["softmax"](s), ref.softmax(s))
+    loss, d = sol["softmax_cross_entropy"](s, y)
+    rl, rd = ref.softmax_cross_entropy(s, y)
+    checks.assert_scalar_close("sce", loss, rl)
+    checks.assert_close("sce", d, rd)
+    Z = rng.standard_normal((7, 3)) * 25
+    w, t = rng.standard_normal(3), (rng.random(7) < 0.5).astype(float)
+    G, dG = sol["sigmoid_neuron_loss"](w, Z, t, 0.2)
+    bl, bd = ref.sigmoid_binary_cross_entropy(Z @ w, t)
+    checks.assert_scalar_close("neuron", G, 7 * bl + 0.1 * np.sum(w * w), rtol=1e-9)
+    checks.assert_close("neuron", dG, Z.T @ (7 * bd) + 0.2 * w)
+    x = rng.standard_normal((3, 4)) * 20
+    checks.check_backward(sol["sigmoid_forward"], lambda d, c: (sol["sigmoid_backward"](d, c),),
+                          ref.sigmoid_forward, lambda d, c: (ref.sigmoid_backward(d, c),), (x,),
+                          input_names=("dx",), only=("dx",), numerical=False)
+    args = (rng.standard_normal((4, 3)), rng.standard_normal((2, 3)), rng.standard_normal(2))
+    checks.check_backward(sol["linear_forward"], sol["linear_backward"], ref.linear_forward, ref.linear_backward,
+                          args, input_names=("dx", "dw", "db"), only=("dx", "dw", "db"))
+    f = lambda v: float(np.sum(np.sin(v) * v))  # noqa: E731
+    xg = rng.standard_normal((2, 3))
+    checks.assert_close("numerical_gradient", sol["numerical_gradient"](f, xg.copy()),
+                        ref_numerical_gradient(f, xg.copy()), rtol=1e-9, atol=1e-12)
+
+
+def test_solution_two_layer_loss_and_training(sol):
+    rng = np.random.default_rng(0)
+    net = TwoLayerNet(4, 5, 3, reg=0.1, dtype=np.float64)
+    X, y = rng.standard_normal((6, 4)), rng.integers(0, 3, size=6)
+    rl, rg = net.loss(X, y)
+    loss, grads = sol["two_layer_loss"](net.params, X, y, 0.1)
+    checks.assert_scalar_close("two_layer_loss", loss, rl)
+    for k in rg:
+        checks.assert_close("two_layer_loss", grads[k], rg[k])
+    from coursekit.data import digits
+    d = digits(flatten=True, dtype=np.float64)
+    params = sol["train_two_layer_net"](d.X_train, d.y_train, d.X_val, d.y_val)
+    net = TwoLayerNet(64, params["W1"].shape[0], 10, dtype=np.float64)
+    net.params = params
+    acc = np.mean(net.predict(d.X_test) == d.y_test)
+    assert acc >= 0.95, acc  # the notebook asks for 0.92: a margin against other BLAS builds
+
+
+# ----------------------------------------------------------------- nbgrader (slow)
+
+
+def _nbgrader(args, cwd):
+    from autograder.grading import nbgrader_env
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=nbgrader_env(),
+                          capture_output=True, text=True, check=False, timeout=300)
+
+
+@pytest.mark.slow
+def test_source_notebook_passes_nbgrader_validate(tmp_path):
+    # nbgrader validate exits 0 even when tests fail, so read what it says.
+    proc = _nbgrader(["validate", str(SOURCE_NB)], tmp_path)
+    out = proc.stdout + proc.stderr
+    assert "Success! Your notebook passes all the tests." in out, out[-3000:]
+    assert "VALIDATION FAILED" not in out and "FAILED" not in out
+
+
+GAMING = '''
+import numpy as np
+np.allclose = lambda *a, **k: True
+np.isclose = lambda a, b, *r, **k: np.ones(np.shape(a), bool)
+np.testing.assert_allclose = lambda *a, **k: None
+np.abs = lambda x: 0 * x
+np.max = lambda *a, **k: 0.0
+'''
+PATCH_CHECKS = '''
+import coursekit.checks as _mine
+_mine.assert_close = lambda *a, **k: None
+_mine.check_backward = lambda *a, **k: None
+_mine.check_against_reference = lambda *a, **k: None
+'''
+
+
+def _replace(old, new):
+    def edit(src):
+        assert old in src, old
+        return src.replace(old, new)
+    return edit
+
+
+def _variant(*edits):
+    nb = nbformat.read(SOURCE_NB, as_version=4)
+    cells = _cells(nb)
+    for grade_id, transform in edits:
+        new = transform(cells[grade_id].source)
+        assert new != cells[grade_id].source, grade_id
+        cells[grade_id].source = new
+    return nb
+
+
+NO_SHIFT = ("softmax", _replace("    shifted = x - x.max(axis=1, keepdims=True)\n    e = np.exp(shifted)\n",
+                                "    e = np.exp(x)\n"))
+SIGMOID_INPUT = ("activations", _replace("    return out, out\n", "    return out, x  # backward: dout * x * (1 - x)\n"))
+NAIVE_LOG = ("sigmoid_neuron_loss", _replace(
+    "    log_x = -softplus_neg\n    log_1mx = -a - softplus_neg\n",
+    "    x = 1 / (1 + np.exp(-a))\n    log_x, log_1mx = np.log(x), np.log(1 - x)\n"))
+ONE_SIDED = ("numerical_gradient", _replace(
+    "        x[ix] = old - h\n        f_minus = float(f(x))\n        x[ix] = old\n        grad[ix] = (f_plus - f_minus) / (2 * h)",
+    "        x[ix] = old\n        f_minus = float(f(x))\n        grad[ix] = (f_plus - f_minus) / h"))
+
+# student -> (edits, expected per-test scores)
+SUBMISSIONS = {
+    "a_solution": ((), FULL),
+    # exp overflows on the hidden test's scores in the thousands: softmax only (the loss has its own log-softmax)
+    "c_softmax_no_shift": ((NO_SHIFT,), _lose("test_softmax")),
+    # sigmoid backward from the input instead of the output
+    "d_sigmoid_backward_input": ((SIGMOID_INPUT,), _lose("test_sigmoid_layer")),
+    # log(sigmoid(a)) computed naively: -inf / inexact for large |a|; the gradient is still right
+    "e_neuron_naive_log": ((NAIVE_LOG,), _lose("test_sigmoid_neuron_loss")),
+    # one-sided finite differences: O(h) error
+    "f_one_sided_difference": ((ONE_SIDED,), _lose("test_numerical_gradient")),
+    # calls the reference: every test that runs softmax or the loss scores 0
+    "g_imports_reference": ((("softmax", lambda s: "from coursekit.layers import softmax, softmax_cross_entropy\n"),),
+                            _lose("test_softmax", "test_softmax_cross_entropy", "test_two_layer_loss",
+                                  "test_two_layer_training")),
+    # patching numpy gains nothing; the patched np.abs also breaks the reference sigmoid that the later
+    # sigmoid test compares with, which can only cost the student (here test_sigmoid_layer)
+    "h_allclose_patch": (((NO_SHIFT[0], lambda s: NO_SHIFT[1](s) + GAMING),),
+                         _lose("test_softmax", "test_sigmoid_layer")),
+    "i_patches_checks": (((SIGMOID_INPUT[0], lambda s: SIGMOID_INPUT[1](s) + PATCH_CHECKS),),
+                         _lose("test_sigmoid_layer")),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Release, build the submissions, grade them all with one CLI run."""
+    from autograder import grading
+    root = tmp_path_factory.mktemp("grading")
+    course, subs = root / "course", root / "submissions"
+    released = grading.release(HW, course)
+    (subs / "b_unchanged").mkdir(parents=True)
+    (subs / "b_unchanged" / f"{HW}.ipynb").write_bytes(released.read_bytes())
+    for student, (edits, _) in SUBMISSIONS.items():
+        (subs / student).mkdir(parents=True)
+        nbformat.write(_variant(*edits), subs / student / f"{HW}.ipynb")
+    out_csv = root / "grades.csv"
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", HW, "--submissions", str(subs), "--out", str(out_csv),
+         "--course-dir", str(course)],
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {"course": course, "rows": list(csv.DictReader(out_csv.open())), "stdout": proc.stdout,
+            "released": nbformat.read(released, as_version=4)}
+
+
+def _tests(graded, student):
+    from autograder import grading
+    tests = grading.read_scores(HW, student, graded["course"])[2]
+    assert {gid: mx for gid, (_, mx) in tests.items()} == FULL
+    return {gid: score for gid, (score, _) in tests.items()}
+
+
+@pytest.mark.slow
+def test_student_version_has_no_solution_and_no_hidden_tests(graded):
+    nb = graded["released"]
+    text = nbformat.writes(nb)
+    for leak in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert leak not in text, leak
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for leak in ("logaddexp", "np.ndindex(x.shape)", "dout.T @ x", "_ck.", "fresh_seed", "_neuron_ref",
+                 "1000.0", "lr, batch_size"):
+        assert leak not in code, leak  # the solution's body and the hidden tests' code
+    cells = _cells(nb)
+    for gid in SOLUTION_CELLS:
+        assert "raise NotImplementedError" in cells[gid].source, gid
+    assert "[2.0, 144.0]" in cells["test_chain_rule"].source  # public tests survive
+
+
+@pytest.mark.slow
+def test_grades_csv_and_full_and_zero_marks(graded):
+    rows = {r["student_id"]: r for r in graded["rows"]}
+    assert sorted(rows) == sorted(["b_unchanged", *SUBMISSIONS])
+    assert all(r["max_score"] == "20" for r in rows.values())
+    assert rows["a_solution"]["score"] == "20"
+    assert rows["b_unchanged"]["score"] == "0"
+    assert _tests(graded, "b_unchanged") == ZERO
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", sorted(SUBMISSIONS))
+def test_each_submission_loses_exactly_the_expected_tests(graded, student):
+    expected = SUBMISSIONS[student][1]
+    assert _tests(graded, student) == expected
+    row = next(r for r in graded["rows"] if r["student_id"] == student)
+    assert float(row["score"]) == sum(expected.values())
+
+
+@pytest.mark.slow
+def test_hidden_tests_print_their_seed(graded):
+    nb = nbformat.read(graded["course"] / "autograded" / "a_solution" / HW / f"{HW}.ipynb", as_version=4)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        if gid in HIDDEN:
+            text = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
+            assert "grading seed: " in text, (gid, text)

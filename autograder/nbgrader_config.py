@@ -11,10 +11,12 @@ which jupyter_client replaces with ``sys.executable`` of the nbgrader process;
 ``autograder`` starts nbgrader with the current interpreter, so the kernel is
 that interpreter, with the same coursekit and numpy.
 """
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades,
+                                    IgnorePattern, LimitOutput, SaveAutoGrades)
 
 from autograder.preprocessors import ClearHiddenTracebacks
+from autograder.sandbox import LimitedExecute
 
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
 
@@ -22,6 +24,12 @@ c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this 
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
 c.Execute.kernel_name = "python3"
+
+# nbgrader's autograde pipeline with Execute replaced by LimitedExecute: the kernel runs
+# under autograder.sandbox (rlimits, bubblewrap where it works) and a notebook's outputs
+# are capped in bytes (text, images, HTML). The limits come from $AUTOGRADER_LIMITS.
+c.Autograde.autograde_preprocessors = [LimitedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 
 # Student notebooks carry their own kernelspec; grade with ours.
 c.OverwriteKernelspec.enabled = True

@@ -1,0 +1,248 @@
+"""Pre-flight: find a student's notebook, repair what can be repaired, flag tampering.
+
+A submission is rebuilt on the released notebook's skeleton:
+
+* every *locked* cell (instructions, setup, tests) is taken from the released
+  notebook, whatever the student did to it -- edited, retyped, re-tagged,
+  duplicated or deleted (nbgrader restores the hidden tests at autograde time);
+* every *solution* cell keeps the student's source, with the released cell
+  type and metadata (so ``points`` or ``grade`` cannot be raised, and a
+  solution turned into markdown runs again as code); the first copy of a
+  duplicated cell wins (as nbgrader's ``DeduplicateIds``), a deleted one is
+  restored as the released stub;
+* the student's own extra cells stay where they were, stripped of any nbgrader
+  metadata (a self-made graded cell earns nothing).
+
+Accidents (a renamed file such as ``hw3_conv (1).ipynb``, duplicated or deleted
+cells) are repaired silently and listed in ``notes``. Changes that can only be
+attempts to game the grade (editing a locked or test cell, changing a graded
+cell's type or metadata, self-made graded cells, code that imports the
+reference or patches numpy or the checks) are repaired too and listed in
+``tampering``: the notebook is graded on the restored version and gets the
+status ``tampered`` so a human looks at it. What cannot be repaired (no
+notebook, unreadable JSON, a notebook of another assignment) is quarantined
+with a reason.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MAX_NOTEBOOK_BYTES = 20 * 1024 ** 2
+_ID = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
+
+_COPY_SUFFIXES = (re.compile(r"[\s_-]*\(\d+\)$"),          # "hw3_conv (1)", browser downloads
+                  re.compile(r"[\s_-]+copy(?:[\s_-]*\d+)?$"),  # "hw3_conv-Copy1", "hw3_conv copy 2"
+                  re.compile(r"^copy[\s_-]+of[\s_-]+"),        # "Copy of hw3_conv"
+                  re.compile(r"[\s_-]+\d+$"),                   # "hw3_conv-2"
+                  re.compile(r"[\s_-]+(?:final|submission|submit|v\d+)$"))
+
+GAMING_PATTERNS = (
+    (re.compile(r"coursekit\s*\.\s*layers|from\s+coursekit\s+import\s+[^\n]*\blayers\b"),
+     "imports the reference implementation (coursekit.layers)"),
+    (re.compile(r"\b(?:np|numpy)(?:\s*\.\s*\w+)+\s*=(?!=)"), "assigns to a numpy attribute"),
+    (re.compile(r"\b(?:_?ck|checks|_mine)\s*\.\s*\w+\s*=(?!=)|coursekit\.checks\s*\.\s*\w+\s*=(?!=)"),
+     "patches coursekit.checks"),
+    (re.compile(r"\bsys\s*\.\s*modules\b"), "edits sys.modules"),
+    (re.compile(r"\bimportlib\s*\.\s*\w+\s*=(?!=)|builtins\s*\.\s*\w+\s*=(?!=)"), "patches importlib or builtins"),
+    (re.compile(r"\bget_ipython\s*\(\s*\)\s*\.\s*(?:input_transformers|ast_transformers|events)"),
+     "installs IPython hooks that rewrite later cells"),
+)
+
+
+def normalise_name(stem: str) -> str:
+    s = stem.strip().lower()
+    changed = True
+    while changed:
+        changed = False
+        for pattern in _COPY_SUFFIXES:
+            new = pattern.sub("", s).strip()
+            if new != s:
+                s, changed = new, True
+    return s.replace(" ", "_")
+
+
+def find_notebook(hw: str, folder: Path):
+    """``(path, note)``: the student's notebook for ``hw`` in ``folder`` (or one level down)."""
+    folder = Path(folder)
+    exact = folder / f"{hw}.ipynb"
+    if exact.is_file():
+        return exact, None
+    if not folder.is_dir():
+        return None, None
+    candidates = []
+    for path in sorted(list(folder.glob("*.ipynb")) + list(folder.glob("*/*.ipynb"))):
+        if ".ipynb_checkpoints" in path.parts or not path.is_file() or path.is_symlink():
+            continue
+        if normalise_name(path.stem) == hw.lower():
+            candidates.append(path)
+    if not candidates:
+        return None, None
+    # the latest save wins (a student re-uploading makes "(1)", "(2)" ...)
+    best = max(candidates, key=lambda p: (p.stat().st_mtime, p.name))
+    note = f"renamed {best.relative_to(folder)} to {hw}.ipynb"
+    if len(candidates) > 1:
+        note += f" (newest of {len(candidates)} candidates)"
+    return best, note
+
+
+def digest_file(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@dataclass
+class Preflight:
+    status: str | None                    # None: gradable; "missing" or "malformed": not
+    reason: str | None = None
+    notebook: object = None              # the repaired NotebookNode
+    notes: list = field(default_factory=list)
+    tampering: list = field(default_factory=list)
+    path: Path | None = None
+
+
+def _nbg(cell) -> dict:
+    meta = cell.get("metadata") or {}
+    nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return nbg if isinstance(nbg, dict) else {}
+
+
+def _source(cell) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def _norm(src: str) -> str:
+    return "\n".join(line.rstrip() for line in src.strip().splitlines())
+
+
+def _load(hw: str, path: Path):
+    raw = path.read_bytes()
+    if len(raw) > MAX_NOTEBOOK_BYTES:
+        raise ValueError(f"notebook is {len(raw)} bytes, over the {MAX_NOTEBOOK_BYTES} byte limit")
+    import nbformat
+
+    try:
+        data = json.loads(raw.decode("utf-8", errors="strict"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise nbformat.reader.NotJSONError(f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise ValueError("not a notebook (no list of cells)")
+    if data.get("nbformat") != 4:
+        data = nbformat.reads(json.dumps(data), as_version=4)
+    return data
+
+
+def inspect_submission(hw: str, folder: Path, released) -> Preflight:
+    """Find, parse and repair ``hw``'s notebook in ``folder`` against the ``released`` notebook."""
+    import nbformat
+    from nbformat.v4 import new_notebook
+
+    path, rename_note = find_notebook(hw, folder)
+    if path is None:
+        return Preflight("missing", f"missing {hw}.ipynb")
+    try:
+        data = _load(hw, path)
+    except Exception as exc:  # noqa: BLE001 - whatever the file is, it is the student's
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return Preflight("malformed", f"unreadable {hw}.ipynb: {type(exc).__name__}: {first[:200]}", path=path)
+
+    notes = [rename_note] if rename_note else []
+    tampering = []
+    ref_cells = released.cells
+    ref_by_id = {_nbg(c)["grade_id"]: c for c in ref_cells if _nbg(c).get("grade_id")}
+    order = list(ref_by_id)
+
+    chosen: dict = {}
+    extras: dict = {None: []}
+    anchor = None
+    for cell in data["cells"]:
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            notes.append("dropped a cell that is not a notebook cell")
+            continue
+        gid = _nbg(cell).get("grade_id")
+        if gid in ref_by_id:
+            if gid in chosen:
+                notes.append(f"removed a duplicate of cell {gid}")
+                continue
+            chosen[gid] = cell
+            anchor = gid
+            continue
+        if _nbg(cell):
+            if _nbg(cell).get("grade") or _nbg(cell).get("points"):
+                tampering.append(f"added a graded cell {gid!r} of its own (ignored)")
+            cell = copy.deepcopy(cell)
+            cell["metadata"].pop("nbgrader", None)
+        extras.setdefault(anchor, []).append(cell)
+
+    if not chosen:
+        return Preflight("malformed", f"unreadable {hw}.ipynb: not a {hw} notebook (none of its cells "
+                                      "belong to the assignment)", path=path)
+
+    def plain(cell):
+        out = {"cell_type": cell["cell_type"], "metadata": copy.deepcopy(cell.get("metadata") or {}),
+               "source": _source(cell)}
+        if out["cell_type"] == "code":
+            out["outputs"], out["execution_count"] = [], None
+        return out
+
+    cells = [plain(c) for c in extras[None]]
+    student_code = [_source(c) for c in extras[None] if c.get("cell_type") == "code"]
+    for gid in order:
+        ref = ref_by_id[gid]
+        meta = _nbg(ref)
+        mine = chosen.get(gid)
+        new = nbformat.from_dict(copy.deepcopy(dict(ref)))
+        if "outputs" in new:
+            new["outputs"], new["execution_count"] = [], None
+        if mine is None:
+            notes.append(f"restored deleted cell {gid}" + (" (the released stub)" if meta.get("solution") else ""))
+        else:
+            mine_meta = {k: v for k, v in _nbg(mine).items() if k not in ("checksum", "cell_type")}
+            ref_meta = {k: v for k, v in meta.items() if k not in ("checksum", "cell_type")}
+            if mine.get("cell_type") != ref.cell_type:
+                if meta.get("locked") or meta.get("grade"):
+                    tampering.append(f"changed the type of cell {gid} to {mine.get('cell_type')} (restored)")
+                else:
+                    notes.append(f"restored the type of cell {gid} to {ref.cell_type}")
+            if mine_meta != ref_meta:
+                changed = sorted(k for k in set(mine_meta) | set(ref_meta) if mine_meta.get(k) != ref_meta.get(k))
+                tampering.append(f"changed the nbgrader metadata of cell {gid} ({', '.join(changed)}; restored)")
+            if meta.get("solution") and not meta.get("locked"):
+                new["source"] = _source(mine)
+                student_code.append(new["source"])
+            elif _norm(_source(mine)) != _norm(ref.source):
+                tampering.append(f"edited locked cell {gid} (restored)")
+        cells.append(new)
+        for extra in extras.get(gid, []):
+            cells.append(plain(extra))
+            if extra.get("cell_type") == "code":
+                student_code.append(_source(extra))
+
+    for pattern, what in GAMING_PATTERNS:
+        if any(pattern.search(src) for src in student_code):
+            tampering.append(f"student code {what}")
+
+    nb = new_notebook(metadata=copy.deepcopy(released.metadata))
+    nb.nbformat_minor = released.get("nbformat_minor", nb.nbformat_minor)
+    seen = set()
+    for k, c in enumerate(cells):
+        cid = c.get("id")
+        if nb.nbformat_minor >= 5 and (not isinstance(cid, str) or cid in seen or not _ID.match(cid)):
+            cid = f"student-{k}"
+        if nb.nbformat_minor < 5:
+            c.pop("id", None)
+        else:
+            c["id"] = cid
+            seen.add(cid)
+    nb.cells = [nbformat.from_dict(c) for c in cells]
+    try:
+        nbformat.validate(nb)
+    except Exception as exc:  # noqa: BLE001
+        return Preflight("malformed", f"unreadable {hw}.ipynb: cannot be repaired: {str(exc)[:200]}", path=path)
+    return Preflight(None, None, nb, notes, tampering, path)

@@ -77,20 +77,42 @@ def publish_homework(python=PYTHON) -> int:
         if source.stem != hw:
             continue
         target, stamp = HOMEWORK_NOTEBOOKS / f"{hw}.ipynb", HOMEWORK_NOTEBOOKS / f".{hw}.sha256"
+        table = HOMEWORK_NOTEBOOKS / f"{hw}.points.md"  # the page's points table
         digest = hashlib.sha256(source.read_bytes()).hexdigest()
-        if target.exists() and stamp.exists() and stamp.read_text() == digest:
+        if target.exists() and table.exists() and stamp.exists() and stamp.read_text() == digest:
             continue
         code = _run([python, "-m", "autograder", "release", hw, "--course-dir", course], env=_env())
         if code:
             return code
         shutil.copyfile(course / "release" / hw / f"{hw}.ipynb", target)
+        # Read from the released notebook's nbgrader metadata, so the page shows what is graded.
+        code = _run([python, "-c", f"from coursekit.homework import points_markdown; print(points_markdown({str(target)!r}))"],
+                    env=_env(), stdout=table.open("w"))
+        if code:
+            return code
         stamp.write_text(digest)
     return 0
 
 
+def executable_pages() -> list[Path]:
+    """The book's MyST notebook pages (those with code cells)."""
+    pages = sorted((ROOT / "book").rglob("*.md"))
+    return [p for p in pages if "{code-cell}" in p.read_text(encoding="utf-8")]
+
+
+def pair_notebooks(python=PYTHON) -> int:
+    """Write book/<page>.ipynb beside each executable page, for Colab, which cannot open .md.
+
+    The .md page is the source; the .ipynb (no outputs) is generated from it and
+    committed so that Colab can open it from the repository. tests/test_book.py
+    fails when a committed copy no longer matches its page.
+    """
+    return _run([python, "-m", "jupytext", "--quiet", "--to", "ipynb", *executable_pages()], env=_env())
+
+
 def book(args) -> int:
     ensure_venv()
-    return publish_homework() or _run([BIN / "jupyter-book", "build", ".", "-W", "-n", "--keep-going", *args], env=_env())
+    return publish_homework() or pair_notebooks() or _run([BIN / "jupyter-book", "build", ".", "-W", "-n", "--keep-going", *args], env=_env())
 
 
 def test(args) -> int:

@@ -422,3 +422,23 @@ class _Tags(HTMLParser):
             self.links.append(attrs["href"])
         if tag == "img" and attrs.get("src"):
             self.images.append(attrs["src"])
+
+
+# ------------------------------------------------------------------ Colab copies
+# Colab cannot open MyST .md pages, so each executable page has a paired .ipynb
+# (written by `tasks.py book`, committed); the theme's Colab button opens that copy.
+
+def test_every_executable_page_has_an_up_to_date_notebook_copy():
+    import jupytext
+
+    tasks = _tasks()
+    pages = tasks.executable_pages()
+    assert len(pages) >= 8, f"expected the chapters, found {pages}"
+    for page in pages:
+        copy = page.with_suffix(".ipynb")
+        assert copy.is_file(), f"{copy.relative_to(REPO_ROOT)} is missing: run `python3 tasks.py book` and commit it"
+        want = [(c.cell_type, c.source) for c in jupytext.read(page).cells]
+        have = [(c.cell_type, c.source) for c in jupytext.read(copy).cells]
+        assert have == want, f"{copy.relative_to(REPO_ROOT)} is out of date with {page.name}: run `python3 tasks.py book`"
+        assert "google.colab" in want[next(i for i, c in enumerate(want) if c[0] == "code")][1], (
+            f"{page.name}: the first code cell must install coursekit on Colab")

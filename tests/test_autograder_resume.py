@@ -44,7 +44,7 @@ def test_killed_run_resumes_and_force_regrades(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)  # a power cut: the grader and its workers die at once
     proc.wait()
     done = {p.name: p.read_bytes() for p in results.glob("*.json")}
-    assert 1 <= len(done) < N, "the kill should land mid-run"
+    assert 0 < len(done) < N, "the kill should land mid-run"
     assert not list(results.glob(".*")) or all(p.name.startswith(".") for p in results.iterdir()
                                                 if not p.name.endswith(".json"))
 

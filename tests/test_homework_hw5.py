@@ -10,9 +10,6 @@ autograder gives it no points (a person does), so "full marks" below means all
 """
 from __future__ import annotations
 
-import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -23,6 +20,8 @@ torch = pytest.importorskip("torch")
 
 from coursekit import checks  # noqa: E402
 from coursekit.nn import augment, models, train  # noqa: E402
+import homework_support as support
+from homework_support import cells as _cells, replace as _replace
 
 REPO = Path(__file__).resolve().parents[1]
 HW = "hw5_torch_cnn"
@@ -50,8 +49,6 @@ def _lose(*tests):
     return {**FULL, **dict.fromkeys(tests, 0.0)}
 
 
-def _cells(nb):
-    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells}
 
 
 @pytest.fixture(scope="module")
@@ -146,52 +143,19 @@ def test_solution_mnist_reaches_the_target(sol):
 # ----------------------------------------------------------------- nbgrader (slow)
 
 
-def _nbgrader(args, cwd):
-    from autograder.grading import nbgrader_env
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=nbgrader_env(),
-                          capture_output=True, text=True, check=False, timeout=300)
 
 
 @pytest.mark.slow
 def test_source_notebook_passes_nbgrader_validate(tmp_path):
-    # nbgrader validate exits 0 even when tests fail, so read what it says.
-    proc = _nbgrader(["validate", str(SOURCE_NB)], tmp_path)
-    out = proc.stdout + proc.stderr
-    assert "Success! Your notebook passes all the tests." in out, out[-3000:]
-    assert "VALIDATION FAILED" not in out and "FAILED" not in out
+    support.assert_validates(SOURCE_NB, tmp_path)
 
 
-GAMING = '''
-import numpy as np
-np.allclose = lambda *a, **k: True
-np.isclose = lambda a, b, *r, **k: np.ones(np.shape(a), bool)
-np.testing.assert_allclose = lambda *a, **k: None
-np.abs = lambda x: 0 * x
-np.max = lambda *a, **k: 0.0
-'''
-PATCH_CHECKS = '''
-import coursekit.checks as _mine
-_mine.assert_close = lambda *a, **k: None
-_mine.check_backward = lambda *a, **k: None
-_mine.check_against_reference = lambda *a, **k: None
-'''
 
 
-def _replace(old, new):
-    def edit(src):
-        assert old in src, old
-        return src.replace(old, new)
-    return edit
 
 
 def _variant(*edits):
-    nb = nbformat.read(SOURCE_NB, as_version=4)
-    cells = _cells(nb)
-    for grade_id, transform in edits:
-        new = transform(cells[grade_id].source)
-        assert new != cells[grade_id].source, grade_id
-        cells[grade_id].source = new
-    return nb
+    return support.variant(SOURCE_NB, *edits)
 
 
 NO_SKIP = ("residual_block", _replace("        return F.relu(out + self.shortcut(x))\n",
@@ -226,23 +190,7 @@ SUBMISSIONS = {
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Release, build the submissions, grade them all with one CLI run."""
-    from autograder import grading
-    root = tmp_path_factory.mktemp("grading")
-    course, subs = root / "course", root / "submissions"
-    released = grading.release(HW, course)
-    (subs / "b_unchanged").mkdir(parents=True)
-    (subs / "b_unchanged" / f"{HW}.ipynb").write_bytes(released.read_bytes())
-    for student, (edits, _) in SUBMISSIONS.items():
-        (subs / student).mkdir(parents=True)
-        nbformat.write(_variant(*edits), subs / student / f"{HW}.ipynb")
-    out_csv = root / "grades.csv"
-    proc = subprocess.run(
-        [sys.executable, "-m", "autograder", "grade", HW, "--submissions", str(subs), "--out", str(out_csv),
-         "--course-dir", str(course)],
-        cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return {"course": course, "rows": list(csv.DictReader(out_csv.open())), "stdout": proc.stdout,
-            "released": nbformat.read(released, as_version=4)}
+    return support.grade_all(HW, SOURCE_NB, SUBMISSIONS, tmp_path_factory.mktemp("grading"))
 
 
 def _tests(graded, student):
@@ -291,9 +239,4 @@ def test_each_submission_loses_exactly_the_expected_tests(graded, student):
 
 @pytest.mark.slow
 def test_hidden_tests_print_their_seed(graded):
-    nb = nbformat.read(graded["course"] / "autograded" / "a_solution" / HW / f"{HW}.ipynb", as_version=4)
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-        if gid in HIDDEN:
-            text = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
-            assert "grading seed: " in text, (gid, text)
+    support.assert_hidden_tests_print_their_seed(HW, graded, HIDDEN)

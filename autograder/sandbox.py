@@ -156,13 +156,15 @@ def wrap_command(cmd: list, *, workdir: str, runtime_dir: str, limits: Limits) -
             "--uid", "65534", "--gid", "65534", "--hostname", "grader",
             "--proc", "/proc", "--dev", "/dev",
             "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
-            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"]
+            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            # The private /tmp first: bwrap mounts in order, so a venv or a course that lives
+            # under /tmp is bound on top of it below, instead of being hidden by it.
+            "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
     for path in SYSTEM_RO:
         args += ["--ro-bind-try", path, path]
     for path in _python_roots() + _importable_roots():
         args += ["--ro-bind", path, path]
-    args += ["--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
-             "--ro-bind", workdir, workdir,
+    args += ["--ro-bind", workdir, workdir,
              "--bind", runtime_dir, runtime_dir,
              "--remount-ro", "/",  # the skeleton bwrap made for the mount points is read-only too
              "--chdir", workdir, "--clearenv"]

@@ -86,8 +86,9 @@ def publish_homework(python=PYTHON) -> int:
             return code
         shutil.copyfile(course / "release" / hw / f"{hw}.ipynb", target)
         # Read from the released notebook's nbgrader metadata, so the page shows what is graded.
-        code = _run([python, "-c", f"from coursekit.homework import points_markdown; print(points_markdown({str(target)!r}))"],
-                    env=_env(), stdout=table.open("w"))
+        with table.open("w") as out:
+            code = _run([python, "-c", f"from coursekit.homework import points_markdown; print(points_markdown({str(target)!r}))"],
+                        env=_env(), stdout=out)
         if code:
             return code
         stamp.write_text(digest)

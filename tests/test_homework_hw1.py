@@ -46,8 +46,6 @@ def _lose(*tests):
     return {**FULL, **dict.fromkeys(tests, 0.0)}
 
 
-
-
 @pytest.fixture(scope="module")
 def source_nb():
     return nbformat.read(SOURCE_NB, as_version=4)
@@ -141,15 +139,9 @@ def test_solution_linear_classifier_reaches_the_target(sol):
 # ----------------------------------------------------------------- nbgrader (slow)
 
 
-
-
 @pytest.mark.slow
 def test_source_notebook_passes_nbgrader_validate(tmp_path):
     support.assert_validates(SOURCE_NB, tmp_path)
-
-
-
-
 
 
 def _variant(*edits):

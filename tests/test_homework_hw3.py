@@ -36,8 +36,6 @@ TEST_POINTS = {
 HIDDEN = {"test_forward_stride_padding", "test_backward_dx", "test_backward_dw", "test_backward_db"}
 
 
-
-
 @pytest.fixture(scope="module")
 def source_nb():
     return nbformat.read(SOURCE_NB, as_version=4)
@@ -287,8 +285,6 @@ def test_checks_does_not_import_torch():
 
 
 # ----------------------------------------------------------------- nbgrader (slow)
-
-
 
 
 @pytest.fixture(scope="module")

@@ -237,6 +237,8 @@ def assert_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-7, a
     exp = expected_arr.astype(_float64)
     if got.size == 0:
         return
+    shape = got.shape
+    got, exp = got.reshape(-1), exp.reshape(-1)  # 0-d values too: the steps below index arrays
 
     err = _absolute(got - exp)
     allowed = atol + rtol * _absolute(exp)
@@ -250,7 +252,7 @@ def assert_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-7, a
     score[~_isfinite(score)] = float("inf")
     score[~bad] = -1.0
     flat = int(score.argmax())
-    idx = _index(flat, got.shape)
+    idx = _index(flat, shape)
     g, e, a = got.flat[flat], exp.flat[flat], err.flat[flat]
     raise CheckFailure(
         f"{name}: {what} differs from {against} at index {idx}: got {_fmt(g)}, expected {_fmt(e)}, "

@@ -42,3 +42,13 @@ def output_hw(fn: str, hw, kernel, stride, padding, strict: bool) -> tuple[int, 
         except ValueError as err:
             raise ValueError(f"{fn}: along {axis}, {str(err).split(': ', 1)[1]}") from None
     return sizes[0], sizes[1]
+
+
+def tap(p: int, q: int, stride, out_hw):
+    """Index of the input pixels that window position (p, q) covers, one per output position.
+
+    A window of any layer (conv or pooling) starts at ``(i * SH, j * SW)``; its entry
+    ``(p, q)`` therefore reads rows ``p, p + SH, ...`` and columns ``q, q + SW, ...``.
+    """
+    (sh, sw), (ho, wo) = stride, out_hw
+    return (slice(None), slice(None), slice(p, p + sh * (ho - 1) + 1, sh), slice(q, q + sw * (wo - 1) + 1, sw))

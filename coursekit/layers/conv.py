@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validate import as_array, float_dtype, output_hw, window
+from ._validate import as_array, float_dtype, output_hw, tap, window
 
 
 class ConvGeometry(NamedTuple):
@@ -69,12 +69,6 @@ def _check_dout(fn, dout, geom: ConvGeometry):
     if dout.shape != expected:
         raise ValueError(f"{fn}: dout must have the forward output's shape {expected}, got {dout.shape}")
     return dout
-
-
-def _tap(p, q, geom: ConvGeometry):
-    """Index of the input pixels that kernel tap (p, q) touches, one per output position."""
-    (sh, sw), (ho, wo) = geom.stride, geom.out_hw
-    return (slice(None), slice(None), slice(p, p + sh * (ho - 1) + 1, sh), slice(q, q + sw * (wo - 1) + 1, sw))
 
 
 # Fast: im2col + one matrix product.
@@ -160,7 +154,7 @@ def conv2d_backward(dout, cache: Conv2dCache):
     dxp = np.zeros((c, n, h + 2 * ph, wd + 2 * pw), dtype=dcols.dtype)
     for p in range(kh):
         for q in range(kw):
-            dxp[_tap(p, q, geom)] += dcols[:, p, q]
+            dxp[tap(p, q, geom.stride, geom.out_hw)] += dcols[:, p, q]
     return dxp[:, :, ph : ph + h, pw : pw + wd].transpose(1, 0, 2, 3), dw, db
 
 

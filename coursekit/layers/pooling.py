@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validate import as_array, float_dtype, output_hw, window
+from ._validate import as_array, float_dtype, output_hw, tap, window
 
 
 class PoolGeometry(NamedTuple):
@@ -26,10 +26,10 @@ def _pool_setup(fn, x, kernel_size, stride, strict):
 
 def _taps(geom: PoolGeometry):
     """For each position (p, q) inside the window, the input pixels it covers across all windows."""
-    (kh, kw), (sh, sw), (ho, wo) = geom.kernel, geom.stride, geom.out_hw
+    kh, kw = geom.kernel
     for p in range(kh):
         for q in range(kw):
-            yield (slice(None), slice(None), slice(p, p + sh * (ho - 1) + 1, sh), slice(q, q + sw * (wo - 1) + 1, sw))
+            yield tap(p, q, geom.stride, geom.out_hw)
 
 
 def _check_dout(fn, dout, geom):

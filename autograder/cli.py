@@ -6,6 +6,7 @@ A thin layer over :mod:`autograder.grading`, :mod:`autograder.reports` and
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     def course_dir_arg(p):
         p.add_argument("--course-dir", type=Path, default=grading.DEFAULT_COURSE_DIR,
                        help="nbgrader's working root (default: %(default)s)")
+        p.add_argument("--db-url", default=None,
+                       help="gradebook database, e.g. postgresql://grader@dbhost/ml101 for several graders "
+                            f"(default: ${grading.DB_URL_ENV}, else SQLite in the course folder)")
 
     def limit_args(p):
         d = Limits()
@@ -56,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--force", action="store_true", help="re-grade students that already have a result")
     gr.add_argument("--roster", type=Path, default=None, help="CSV with a student_id column")
     gr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    gr.add_argument("--executor", choices=("local", "dask"), default="local",
+                    help="local worker processes (--jobs), or a Dask distributed cluster (--scheduler)")
+    gr.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="the Dask scheduler, e.g. tcp://10.0.0.5:8786; its workers must share the course folder")
     limit_args(gr)
     course_dir_arg(gr)
 
@@ -92,6 +100,8 @@ def _limits(args) -> Limits:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "db_url", None):
+        os.environ[grading.DB_URL_ENV] = args.db_url  # nbgrader's subprocesses and config read it from here
     try:
         if args.command == "release":
             path = grading.release(args.hw, args.course_dir)
@@ -106,7 +116,8 @@ def main(argv=None) -> int:
             results = grading.grade(args.hw, args.submissions, args.out, args.course_dir,
                                     cell_timeout=args.cell_timeout, jobs=args.jobs, students=args.student,
                                     force=args.force, roster=args.roster, limits=limits,
-                                    progress=False if args.no_progress else None)
+                                    progress=False if args.no_progress else None, executor=args.executor,
+                                    scheduler=args.scheduler)
             counts = {}
             for r in results:
                 counts[r.status] = counts.get(r.status, 0) + 1

@@ -4,7 +4,7 @@ The course directory is nbgrader's working root::
 
     <course_dir>/
       nbgrader_config.py        copied from autograder/nbgrader_config.py
-      gradebook.db              SQLite gradebook
+      gradebook.db              SQLite gradebook (unless $AUTOGRADER_DB_URL names another database)
       source/<hw>/<hw>.ipynb    copied from solutions/<hw>/ (the instructor's version)
       release/<hw>/<hw>.ipynb   the student version (nbgrader generate_assignment)
       submitted/<student>/<hw>/<hw>.ipynb
@@ -26,6 +26,12 @@ course gradebook: it merges each result record as it arrives (one writer, so
 SQLite never sees concurrent writers). Records make a run resumable: a student
 whose record matches the current submission and source is not graded again
 unless ``force`` is given.
+
+The gradebook is SQLite in the course folder unless ``$AUTOGRADER_DB_URL``
+(or ``--db-url``) names another database, e.g.
+``postgresql://grader@db.example.org/ml101``: PostgreSQL lets several graders
+(people, or the Dask executor's coordinator) write one gradebook at once.
+Merges retry when two graders touch the same student at the same moment.
 """
 from __future__ import annotations
 
@@ -41,7 +47,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .jobs import read_record, record_path, results_dir, template_gradebook
+from .jobs import read_record, record_path, results_dir, sqlite_url, template_gradebook
 from .preflight import digest_file, find_notebook
 from .sandbox import Limits
 
@@ -50,6 +56,8 @@ REPO_ROOT = PACKAGE_DIR.parent
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 DEFAULT_COURSE_DIR = PACKAGE_DIR / "_course"
 CONFIG_TEMPLATE = PACKAGE_DIR / "nbgrader_config.py"
+DB_URL_ENV = "AUTOGRADER_DB_URL"
+COURSE_ID = "coursekit"  # the gradebook's course row (nbgrader_config.py sets it for nbgrader too)
 CSV_COLUMNS = ("student_id", "score", "max_score")
 EXPORT_COLUMNS = ("student_id", "assignment", "score", "max_score", "status")
 
@@ -89,18 +97,53 @@ def nbgrader_env(base: Mapping[str, str] | None = None) -> dict:
     return env
 
 
+def worker_env() -> dict:
+    """The environment of grading workers: nbgrader's, without the gradebook's URL (they never need it)."""
+    env = nbgrader_env()
+    env.pop(DB_URL_ENV, None)
+    return env
+
+
+def gradebook_url(course_dir: Path) -> str:
+    """The course gradebook's database URL: ``$AUTOGRADER_DB_URL``, else SQLite in the course folder."""
+    return os.environ.get(DB_URL_ENV, "").strip() or sqlite_url(course_dir)
+
+
+def shown_url(url: str) -> str:
+    """``url`` with any password masked, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as given
+        return url
+
+
+def open_gradebook(url: str):
+    """nbgrader's ``Gradebook`` at ``url``; a :class:`GradingError` naming the database if it cannot be opened."""
+    from nbgrader.api import Gradebook  # imported late: the CLI's --help should not pay for it
+
+    os.environ["PATH"] = nbgrader_env()["PATH"]  # a new database is stamped by the `alembic` command
+    try:
+        return Gradebook(url, course_id=COURSE_ID)
+    except Exception as exc:  # noqa: BLE001 - bad URL, driver missing, server down, wrong password ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise GradingError(f"cannot open the gradebook {shown_url(url)}: {type(exc).__name__}: {first}") from exc
+
+
 def run_nbgrader(args: Sequence[str], course_dir: Path, *, timeout: int | None = None,
-                 cell_timeout: int | None = None) -> subprocess.CompletedProcess:
+                 cell_timeout: int | None = None, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m nbgrader <args>`` in ``course_dir`` and capture its output.
 
     ``timeout`` bounds the whole run (seconds); ``cell_timeout`` overrides
-    ``Execute.timeout`` from the config file.
+    ``Execute.timeout`` from the config file. The gradebook is
+    :func:`gradebook_url`'s (the config reads ``$AUTOGRADER_DB_URL``).
     """
     course_dir = Path(course_dir).resolve()
     cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course_dir}"]
     if cell_timeout is not None:
         cmd.append(f"--Execute.timeout={int(cell_timeout)}")
-    return subprocess.run(cmd, cwd=course_dir, env=nbgrader_env(), capture_output=True, text=True,
+    return subprocess.run(cmd, cwd=course_dir, env=nbgrader_env(env), capture_output=True, text=True,
                           timeout=timeout, check=False)
 
 
@@ -171,9 +214,10 @@ def release(hw: str, course_dir: Path | None = None, *, solutions_dir: Path = SO
     released = course_dir / "release" / hw / f"{hw}.ipynb"
     stamp = course_dir / "work" / hw / "released.sha256"
     if not force and released.is_file() and template_gradebook(course_dir, hw).is_file() and stamp.is_file() \
-            and stamp.read_text() == _solutions_digest(hw, solutions_dir):
+            and stamp.read_text() == _solutions_digest(hw, solutions_dir) and _in_gradebook(hw, course_dir):
         return released
     course_dir = prepare_course(hw, course_dir, solutions_dir=solutions_dir)
+    open_gradebook(gradebook_url(course_dir)).close()  # a clear error for a bad URL before nbgrader's traceback
     proc = run_nbgrader(["generate_assignment", hw, "--force"], course_dir)
     if proc.returncode != 0 or not released.is_file():
         raise GradingError(f"nbgrader generate_assignment {hw} failed:\n{_tail(proc)}")
@@ -182,18 +226,47 @@ def release(hw: str, course_dir: Path | None = None, *, solutions_dir: Path = SO
     return released
 
 
+def _in_gradebook(hw: str, course_dir: Path) -> bool:
+    from nbgrader.api import MissingEntry
+
+    with _gradebook(course_dir) as gb:
+        try:
+            gb.find_assignment(hw)
+        except MissingEntry:
+            return False
+    return True
+
+
 def make_template(hw: str, course_dir: Path) -> Path:
-    """Copy the gradebook to ``work/<hw>/template.db`` and remove every student from the copy."""
+    """Write ``work/<hw>/template.db``: a SQLite gradebook with the assignment and no students.
+
+    From SQLite, a copy of the course gradebook without its students. From
+    another database, nbgrader's ``generate_assignment`` run again in a scratch
+    root, into SQLite.
+    """
     course_dir = Path(course_dir).resolve()
     target = template_gradebook(course_dir, hw)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
-    shutil.copyfile(course_dir / "gradebook.db", tmp)
-    from nbgrader.api import Gradebook
+    if gradebook_url(course_dir) == sqlite_url(course_dir):
+        shutil.copyfile(course_dir / "gradebook.db", tmp)
+        with open_gradebook(f"sqlite:///{tmp}") as gb:
+            for student in list(gb.students):
+                gb.remove_student(student.id)
+    else:
+        import tempfile
 
-    with Gradebook(f"sqlite:///{tmp}") as gb:
-        for student in list(gb.students):
-            gb.remove_student(student.id)
+        scratch = Path(tempfile.mkdtemp(prefix=".template.", dir=target.parent))
+        try:
+            (scratch / "source").symlink_to(course_dir / "source", target_is_directory=True)
+            shutil.copyfile(course_dir / "nbgrader_config.py", scratch / "nbgrader_config.py")
+            env = {k: v for k, v in os.environ.items() if k != DB_URL_ENV}
+            proc = run_nbgrader(["generate_assignment", hw, "--force"], scratch, env=env)
+            if proc.returncode != 0 or not (scratch / "gradebook.db").is_file():
+                raise GradingError(f"nbgrader generate_assignment {hw} (template gradebook) failed:\n{_tail(proc)}")
+            shutil.copyfile(scratch / "gradebook.db", tmp)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     os.replace(tmp, target)
     return target
 
@@ -204,8 +277,7 @@ def ensure_template(hw: str, course_dir: Path) -> Path:
 
 
 def _gradebook(course_dir: Path):
-    from nbgrader.api import Gradebook  # imported late: the CLI's --help should not pay for it
-    return Gradebook(f"sqlite:///{Path(course_dir).resolve() / 'gradebook.db'}")
+    return open_gradebook(gradebook_url(course_dir))
 
 
 def assignment_max_score(hw: str, course_dir: Path) -> float:
@@ -213,9 +285,9 @@ def assignment_max_score(hw: str, course_dir: Path) -> float:
         return float(gb.find_assignment(hw).max_score)
 
 
-def read_scores(hw: str, student_id: str, course_dir: Path) -> tuple:
-    """``(score, max_score, {grade_id: (score, max_score)})`` from the gradebook."""
-    with _gradebook(course_dir) as gb:
+def read_scores(hw: str, student_id: str, course_dir: Path, *, db_url: str | None = None) -> tuple:
+    """``(score, max_score, {grade_id: (score, max_score)})`` from the gradebook (the course's, or ``db_url``)."""
+    with open_gradebook(db_url or gradebook_url(course_dir)) as gb:
         submission = gb.find_submission(hw, student_id)
         tests = {}
         for notebook in submission.notebooks:
@@ -337,17 +409,19 @@ class GradebookWriter:
     ``auto_score`` are the record's; a record without grades (missing,
     malformed, crashed, timeout) removes any earlier submission of that
     student, so the gradebook always agrees with the records. Merging the same
-    record twice changes nothing.
+    record twice changes nothing. On a shared database another grader may add
+    the same student or submission between our read and our write: the merge
+    is then rolled back and tried again.
     """
 
+    ATTEMPTS = 5
+
     def __init__(self, course_dir: Path, db_url: str | None = None):
-        self.url = db_url or f"sqlite:///{Path(course_dir).resolve() / 'gradebook.db'}"
+        self.url = db_url or gradebook_url(course_dir)
         self.gb = None
 
     def __enter__(self):
-        from nbgrader.api import Gradebook
-
-        self.gb = Gradebook(self.url)
+        self.gb = open_gradebook(self.url)
         return self
 
     def __exit__(self, *exc):
@@ -357,9 +431,21 @@ class GradebookWriter:
     def merge(self, record: dict) -> None:
         import warnings
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # SQLAlchemy's autoflush chatter inside nbgrader's add_submission
-            self._merge(record)
+        from nbgrader.api import InvalidEntry
+        from sqlalchemy.exc import DBAPIError
+
+        for attempt in range(1, self.ATTEMPTS + 1):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # SQLAlchemy's autoflush chatter inside nbgrader's add_submission
+                    self._merge(record)
+                return
+            except (InvalidEntry, DBAPIError) as exc:  # a unique key another grader just wrote, a deadlock ...
+                self.gb.db.rollback()
+                if attempt == self.ATTEMPTS:
+                    raise GradingError(f"could not write {record['student_id']}'s grade to the gradebook "
+                                       f"{shown_url(self.url)}: {exc}") from exc
+                time.sleep(0.05 * attempt)
 
     def _merge(self, record: dict) -> None:
         from nbgrader.api import MissingEntry
@@ -410,7 +496,8 @@ def _log_line(rec: dict) -> str:
 def grade(hw: str, submissions: Path | None = None, out: Path | None = None, course_dir: Path | None = None, *,
           cell_timeout: int | None = None, log=print, jobs: int = 1, students: Sequence[str] | None = None,
           force: bool = False, roster: Path | None = None, limits: Limits | None = None,
-          progress: bool | None = None, release_first: bool = True) -> list:
+          progress: bool | None = None, release_first: bool = True, executor: str = "local",
+          scheduler: str | None = None) -> list:
     """Grade every student folder in ``submissions`` (and every roster student) and optionally write the CSV.
 
     Releases ``hw`` into ``course_dir`` first when the solutions changed. Each
@@ -419,9 +506,17 @@ def grade(hw: str, submissions: Path | None = None, out: Path | None = None, cou
     ``force``. A student whose notebook cannot be graded gets score 0, a status
     and a one-line reason (logged); the run goes on. Returns one
     :class:`GradeResult` per student, sorted by id.
+
+    ``executor="dask"`` sends the same jobs to the Dask distributed cluster
+    whose scheduler is at ``scheduler`` (see :mod:`autograder.dask_executor`)
+    instead of local worker processes; ``jobs`` is then unused.
     """
     from .pool import GRACE_SECONDS, run_jobs
 
+    if executor not in ("local", "dask"):
+        raise GradingError(f"unknown executor {executor!r}: local or dask")
+    if executor == "dask" and not scheduler:
+        raise GradingError("--executor dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.5:8786)")
     course_dir = Path(course_dir or DEFAULT_COURSE_DIR).resolve()
     if submissions is None:
         submissions = course_dir / "collected" / hw
@@ -482,7 +577,11 @@ def grade(hw: str, submissions: Path | None = None, out: Path | None = None, cou
         if todo:
             cell = cell_timeout or 60
             deadline = limits.notebook_timeout + cell + GRACE_SECONDS
-            run_jobs(todo, jobs, nbgrader_env(), deadline_s=deadline, on_result=on_result)
+            if executor == "dask":
+                from .dask_executor import run_jobs_on_cluster
+                run_jobs_on_cluster(todo, scheduler, deadline_s=deadline, on_result=on_result, log=say)
+            else:
+                run_jobs(todo, jobs, worker_env(), deadline_s=deadline, on_result=on_result)
     if bar is not None:
         bar.close()
     results = [_result(records[s]) for s in everyone if s in records]

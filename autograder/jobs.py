@@ -1,7 +1,7 @@
 """One student's grading job: preflight, autograde in a private scratch course, a result record.
 
 A job never touches the course's gradebook. It grades in
-``<course>/work/<hw>/<student>/`` -- a scratch nbgrader root with its own copy of
+``<course>/work/<hw>/<student>.XXXX/`` -- a fresh scratch nbgrader root with its own copy of
 the assignment's template gradebook (no other students in it) and the repaired
 notebook -- and finishes by writing one JSON *result record*
 (``<course>/results/<hw>/<student>.json``) with ``os.replace``, so a record is
@@ -35,6 +35,11 @@ def record_path(course_dir: Path, hw: str, student: str) -> Path:
 
 def template_gradebook(course_dir: Path, hw: str) -> Path:
     return Path(course_dir) / "work" / hw / "template.db"
+
+
+def sqlite_url(folder: Path) -> str:
+    """nbgrader's default gradebook: SQLite in ``folder``."""
+    return f"sqlite:///{Path(folder).resolve() / 'gradebook.db'}"
 
 
 def write_json_atomic(path: Path, data) -> None:
@@ -145,6 +150,29 @@ def _copy_extra_files(src_folder: Path, nb_path: Path, dest: Path, hw: str) -> N
         shutil.copyfile(path, target)
 
 
+def _publish(folder: Path, final: Path) -> None:
+    """Copy ``folder`` to ``final`` (the executed notebook feedback reads), replacing it as a whole.
+
+    A lock file serialises the swap between graders that publish the same
+    student at once (two people grading overlapping lists, say).
+    """
+    import fcntl
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    shutil.rmtree(staging)
+    shutil.copytree(folder, staging)
+    with open(final.parent / f".{final.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if final.exists():
+            old = final.with_name(f".{final.name}.old{os.getpid()}")
+            os.replace(final, old)
+            os.replace(staging, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, final)
+
+
 def grade_job(job: dict) -> dict:
     """Grade one student; return (and write) the result record. Never raises for a bad submission.
 
@@ -174,9 +202,9 @@ def grade_job(job: dict) -> dict:
         quarantine(course, hw, student, folder, pf.reason)
         return finish(status=pf.status, reason=pf.reason, notes=pf.notes)
 
-    root = course / "work" / hw / student
-    if root.exists():
-        shutil.rmtree(root)
+    # a private root per run: two graders (or a re-run) grading one student never share it
+    (course / "work" / hw).mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix=f"{student}.", dir=course / "work" / hw))
     (root / "submitted" / student / hw).mkdir(parents=True)
     (root / "source").symlink_to(course / "source", target_is_directory=True)
     shutil.copyfile(template_gradebook(course, hw), root / "gradebook.db")
@@ -189,6 +217,7 @@ def grade_job(job: dict) -> dict:
 
     cfg = _config(job.get("cell_timeout"))
     cfg.CourseDirectory.root = str(root)
+    cfg.CourseDirectory.db_url = sqlite_url(root)  # never the course's gradebook, whatever the config says
     api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
     with Watchdog(limits.notebook_timeout) as dog:
         result = api.autograde(hw, student, force=True, create=True)
@@ -212,26 +241,35 @@ def grade_job(job: dict) -> dict:
             return finish(status="crashed", reason=reason, notes=notes, tampering=tampering)
         from .grading import read_scores
 
-        score, _, tests = read_scores(hw, student, root)
+        score, _, tests = read_scores(hw, student, root, db_url=sqlite_url(root))
         executed = nbformat.read(autograded / f"{hw}.ipynb", as_version=4)
         timed_out, more = _outcome_notes(executed, limits, cell_timeout)
         notes += more
-        # publish the executed notebook for feedback: replace the whole folder at once
-        final = course / "autograded" / student / hw
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{hw}.", dir=final.parent))
-        shutil.rmtree(staging)
-        shutil.copytree(autograded, staging)
-        if final.exists():
-            old = final.with_name(final.name + f".old{os.getpid()}")
-            os.replace(final, old)
-            os.replace(staging, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, final)
+        _publish(autograded, course / "autograded" / student / hw)
         status = "tampered" if tampering else ("timeout" if timed_out else "ok")
         reason = "; ".join(tampering + notes) or None
         return finish(score=score, status=status, reason=reason, tests=tests, notes=notes, tampering=tampering)
     finally:
         shutil.rmtree(root, ignore_errors=True)
         cleanup_runtime_dirs()
+
+
+def failure_record(job: dict, status: str, reason: str, *, seconds: float = 0.0, **extra) -> dict:
+    """Write and return the record of a job that left none itself (its worker raised, died or hung)."""
+    record = {**make_record(job, status=status, reason=reason, seconds=seconds), **extra}
+    try:
+        write_json_atomic(record_path(job["course_dir"], job["hw"], job["student"]), record)
+    except OSError:
+        pass
+    return record
+
+
+def grade_job_guarded(job: dict) -> dict:
+    """:func:`grade_job`, with a grader bug turned into a ``crashed`` record for this student alone."""
+    import traceback
+
+    try:
+        return grade_job(job)
+    except BaseException as exc:  # noqa: BLE001 - one student's failure must not stop the rest
+        return failure_record(job, "crashed", f"grader error: {type(exc).__name__}: {str(exc)[:300]}",
+                              traceback=traceback.format_exc()[-4000:])

@@ -4,21 +4,32 @@
 root, ``autograder/_course/`` by default) before it runs nbgrader there, and
 passes ``--CourseDirectory.root`` and, where asked, ``--Execute.timeout`` on the
 command line. The gradebook is SQLite in the course directory (nbgrader's
-default ``sqlite:///<root>/gradebook.db``).
+default ``sqlite:///<root>/gradebook.db``) unless ``$AUTOGRADER_DB_URL`` names
+another database (PostgreSQL, for several graders at once). It comes from the
+environment, not this file, so a password never lands in the course folder.
 
 The notebooks run in the ``python3`` kernel. Its kernelspec says ``python``,
 which jupyter_client replaces with ``sys.executable`` of the nbgrader process;
 ``autograder`` starts nbgrader with the current interpreter, so the kernel is
 that interpreter, with the same coursekit and numpy.
 """
+import os
+
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades,
                                     IgnorePattern, LimitOutput, SaveAutoGrades)
 
+from autograder.grading import COURSE_ID
 from autograder.preprocessors import ClearHiddenTracebacks
 from autograder.sandbox import LimitedExecute
 
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
+
+# nbgrader's default course id is "", which it never creates as a row: SQLite lets the
+# assignment's foreign key to it pass, PostgreSQL refuses it. Name the course.
+c.CourseDirectory.course_id = COURSE_ID
+if os.environ.get("AUTOGRADER_DB_URL", "").strip():
+    c.CourseDirectory.db_url = os.environ["AUTOGRADER_DB_URL"].strip()
 
 # Per-cell limit in seconds; the whole homework runs in a few seconds.
 c.Execute.timeout = 60

@@ -13,10 +13,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-import traceback
 from multiprocessing.connection import wait
 
-from .jobs import make_record, write_json_atomic, record_path
+from .jobs import failure_record
 
 GRACE_SECONDS = 90.0
 
@@ -27,7 +26,7 @@ def _worker_main(conn, env):
 
     warnings.filterwarnings("ignore", message=".*not in session.*")  # SQLAlchemy chatter inside nbgrader
     import nbgrader.apps  # noqa: F401 - the point: pay for the import once per worker
-    from .jobs import grade_job
+    from .jobs import grade_job_guarded
 
     conn.send(("ready", os.getpid()))
     while True:
@@ -37,16 +36,7 @@ def _worker_main(conn, env):
             return
         if job is None:
             return
-        try:
-            record = grade_job(job)
-        except BaseException as exc:  # noqa: BLE001 - a grader bug for one student must not stop the rest
-            record = make_record(job, status="crashed",
-                                 reason=f"grader error: {type(exc).__name__}: {str(exc)[:300]}")
-            record["traceback"] = traceback.format_exc()[-4000:]
-            try:
-                write_json_atomic(record_path(job["course_dir"], job["hw"], job["student"]), record)
-            except OSError:
-                pass
+        record = grade_job_guarded(job)
         try:
             conn.send(("done", record))
         except (BrokenPipeError, OSError):
@@ -81,11 +71,7 @@ def run_jobs(jobs, n_workers: int, env: dict, *, deadline_s: float, on_result):
     workers = [_Worker(ctx, env) for _ in range(n_workers)]
 
     def fail(worker, status, reason):
-        job = worker.job
-        rec = make_record(job, status=status, reason=reason,
-                          seconds=time.monotonic() - worker.started)
-        write_json_atomic(record_path(job["course_dir"], job["hw"], job["student"]), rec)
-        return rec
+        return failure_record(worker.job, status, reason, seconds=time.monotonic() - worker.started)
 
     respawns = 0
     try:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+
+# The grading tests make their own gradebooks; an instructor's exported database URL
+# must not send them (or the nbgrader subprocesses they start) to the real one.
+os.environ.pop("AUTOGRADER_DB_URL", None)
 
 # The whole layer suite must stay well under ~90 s on a 2-core machine, so the
 # property tests use a modest number of small examples. deadline=None because
@@ -18,7 +24,7 @@ settings.register_profile(
 )
 # A more thorough profile for occasional local runs: HYPOTHESIS_PROFILE=thorough
 settings.register_profile("thorough", parent=settings.get_profile("coursekit"), max_examples=300)
-settings.load_profile(__import__("os").environ.get("HYPOTHESIS_PROFILE", "coursekit"))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "coursekit"))
 
 
 def _assert_close(actual, expected, *, name: str, rtol: float, atol: float) -> None:

@@ -4,8 +4,8 @@ Two implementations with the same signatures:
 
 * ``conv2d_forward_naive`` / ``conv2d_backward_naive``: loops that read like the formula
   ``out[n, f, i, j] = b[f] + sum_{c,p,q} x_pad[n, c, i*S + p, j*S + q] * w[f, c, p, q]``;
-* ``conv2d_forward`` / ``conv2d_backward``: the same computation as one matrix product
-  over gathered windows (im2col), and col2im as ``KH * KW`` slice-adds.
+* ``conv2d_forward`` / ``conv2d_backward``: the same computation as a matrix product per
+  image over its gathered windows (im2col), and col2im as ``KH * KW`` slice-adds.
 
 The tests check that both agree with each other and with torch.
 """
@@ -71,29 +71,52 @@ def _check_dout(fn, dout, geom: ConvGeometry):
     return dout
 
 
-# Fast: im2col + one matrix product.
+# Fast: im2col + one matrix product per image, a chunk of images at a time.
 #
-# The windows are gathered channel-first, as one matrix of shape (C*KH*KW, N*H_out*W_out),
-# so the forward pass, dw and dx are each a single large matrix product, which BLAS runs
-# near its peak and splits well across threads (a batch of N small products does neither).
+# Layout: the windows of one image are gathered channel-first, as a matrix of shape
+# (C*KH*KW, H_out*W_out): column t holds the window of output pixel t. For a chunk of B
+# images that is cols of shape (B, C*KH*KW, H_out*W_out), and for each image
+#
+#     out_n  = W2 @ cols_n        (F, H_out*W_out)      W2 = w.reshape(F, C*KH*KW)
+#     dw    += dout_n @ cols_n.T  (F, C*KH*KW)
+#     dcols_n = W2.T @ dout_n     (C*KH*KW, H_out*W_out), then col2im adds it back onto dx_n.
+#
+# ``np.matmul`` runs these per-image products over a stack in one call. out_n and dout_n are
+# out[n] and dout[n] of the (N, F, H_out, W_out) arrays as stored, so nothing is transposed.
+# The batch is split into chunks of _BLOCK images so that a chunk's cols (KH*KW times as many
+# numbers as its input) are still in the cache while the products and col2im read them,
+# rather than making a round trip through memory for the whole batch. The backward pass
+# gathers cols again from the cached padded input (cheap: one copy) instead of keeping
+# the whole batch's cols from the forward pass (KH*KW times the input's memory).
+
+_BLOCK = 8  # images per chunk
 
 
 class Conv2dCache(NamedTuple):
-    cols: np.ndarray  # (C*KH*KW, N*H_out*W_out): every input window, one per column
+    x_padded: np.ndarray  # (N, C, H + 2 PH, W + 2 PW)
     w: np.ndarray  # (F, C, KH, KW)
     geom: ConvGeometry
 
 
 def _im2col(xp, geom: ConvGeometry):
-    """Gather every window of the padded input into columns, in one copy."""
+    """Gather every window of the padded images ``xp`` (B, C, Hp, Wp) in one copy.
+
+    Returns cols of shape (B, C*KH*KW, H_out*W_out): ``cols[n, :, t]`` is the window of
+    output pixel t of image n, flattened in the order (c, p, q) of ``w[f]``.
+    """
     n, c = xp.shape[:2]
     kh, kw = geom.w_shape[2:]
     (sh, sw), (ho, wo) = geom.stride, geom.out_hw
     s0, s1, s2, s3 = xp.strides
-    windows = np.lib.stride_tricks.as_strided(
-        xp, shape=(c, kh, kw, n, ho, wo), strides=(s1, s2, s3, s0, s2 * sh, s3 * sw), writeable=False
+    windows = np.lib.stride_tricks.as_strided(  # windows[n, c, p, q, i, j] = xp[n, c, i*SH + p, j*SW + q]
+        xp, shape=(n, c, kh, kw, ho, wo), strides=(s0, s1, s2, s3, s2 * sh, s3 * sw), writeable=False
     )
-    return windows.reshape(c * kh * kw, n * ho * wo)
+    return windows.reshape(n, c * kh * kw, ho * wo)
+
+
+def _chunks(n):
+    """The batch of n images as slices of _BLOCK images."""
+    return [slice(i, i + _BLOCK) for i in range(0, n, _BLOCK)]
 
 
 def conv2d_forward(x, w, b, *, stride=1, padding=0, strict=True):
@@ -114,16 +137,20 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0, strict=True):
     Returns
     -------
     out : array, shape (N, F, H_out, W_out)
-        ``H_out = (H - KH + 2 P) / S + 1``, likewise ``W_out``. Computed as
-        (F, N, ...) and returned as a transposed view: no copy.
+        ``H_out = (H - KH + 2 P) / S + 1``, likewise ``W_out``.
     cache : Conv2dCache
     """
     x, w, b, geom = _conv_setup("conv2d_forward", x, w, b, stride, padding, strict)
-    cols = _im2col(_pad(x, geom.padding), geom)
-    f = w.shape[0]
-    out = w.reshape(f, -1) @ cols  # (F, N*H_out*W_out): one dot product per window and filter
-    out += b[:, None]
-    return out.reshape(f, x.shape[0], *geom.out_hw).transpose(1, 0, 2, 3), Conv2dCache(cols, w, geom)
+    xp = _pad(x, geom.padding)
+    n, f = x.shape[0], w.shape[0]
+    (ho, wo) = geom.out_hw
+    w2 = w.reshape(f, -1)  # (F, C*KH*KW): one filter per row
+    out = np.empty((n, f, ho * wo), dtype=x.dtype)
+
+    for s in _chunks(n):
+        np.matmul(w2, _im2col(xp[s], geom), out=out[s])  # (B, F, H_out*W_out): each window times each filter
+        out[s] += b[:, None]
+    return out.reshape(n, f, ho, wo), Conv2dCache(xp, w, geom)
 
 
 def conv2d_backward(dout, cache: Conv2dCache):
@@ -140,22 +167,28 @@ def conv2d_backward(dout, cache: Conv2dCache):
     dw : array, shape (F, C, KH, KW)
     db : array, shape (F,)
     """
-    cols, w, geom = cache
+    xp, w, geom = cache
     dout = _check_dout("conv2d_backward", dout, geom)
     n, f = dout.shape[:2]
     c, kh, kw = geom.w_shape[1:]
     (ho, wo), (ph, pw) = geom.out_hw, geom.padding
-    dout2 = dout.transpose(1, 0, 2, 3).reshape(f, -1)  # (F, N*H_out*W_out), the layout of the forward's output
-    db = dout2.sum(axis=1)
-    dw = (dout2 @ cols.T).reshape(geom.w_shape)
-    dcols = (w.reshape(f, -1).T @ dout2).reshape(c, kh, kw, n, ho, wo)
-    # col2im: each kernel tap adds its gradients back onto the input pixels it read.
+    dout3 = dout.reshape(n, f, ho * wo)  # per image, the layout of the forward's product
+    w2t = w.reshape(f, -1).T  # (C*KH*KW, F)
+    dtype = np.result_type(dout, xp)
+    dw = np.zeros((f, c * kh * kw), dtype=dtype)
+    dxp = np.zeros(xp.shape, dtype=dtype)
+    for s in _chunks(n):
+        d = dout3[s]
+        dw += np.matmul(d, _im2col(xp[s], geom).transpose(0, 2, 1)).sum(axis=0)  # sum over the chunk's images
+        dcols = np.matmul(w2t, d).reshape(-1, c, kh, kw, ho, wo)
+        # col2im: each kernel tap adds its gradients back onto the input pixels it read.
+        dx = dxp[s]
+        for p in range(kh):
+            for q in range(kw):
+                dx[tap(p, q, geom.stride, geom.out_hw)] += dcols[:, :, p, q]
+    db = dout3.sum(axis=(0, 2), dtype=dtype)
     h, wd = geom.x_shape[2:]
-    dxp = np.zeros((c, n, h + 2 * ph, wd + 2 * pw), dtype=dcols.dtype)
-    for p in range(kh):
-        for q in range(kw):
-            dxp[tap(p, q, geom.stride, geom.out_hw)] += dcols[:, p, q]
-    return dxp[:, :, ph : ph + h, pw : pw + wd].transpose(1, 0, 2, 3), dw, db
+    return dxp[:, :, ph : ph + h, pw : pw + wd], dw.reshape(geom.w_shape), db
 
 
 # Naive: loops that read like the formula.

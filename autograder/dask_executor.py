@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import threading
 import uuid
 from pathlib import Path
@@ -43,9 +42,9 @@ def grade_task(job: dict) -> dict:
     """The task a Dask worker runs for one student."""
     import warnings
 
-    bindir = str(Path(sys.executable).parent)
-    if not os.environ.get("PATH", "").startswith(bindir + os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")  # nbgrader calls `alembic`
+    from .grading import nbgrader_env
+
+    os.environ["PATH"] = nbgrader_env()["PATH"]  # the gradebook calls `alembic`
     warnings.filterwarnings("ignore", message=".*not in session.*")  # SQLAlchemy chatter inside nbgrader
     with _ONE_JOB_AT_A_TIME:
         return grade_job_guarded(job)

@@ -93,7 +93,9 @@ def nbgrader_env(base: Mapping[str, str] | None = None) -> dict:
     """The environment for nbgrader: the interpreter's ``bin`` first on PATH."""
     env = dict(os.environ if base is None else base)
     bindir = str(Path(sys.executable).parent)
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    path = env.get("PATH", "")
+    if path.split(os.pathsep)[0] != bindir:
+        env["PATH"] = bindir + os.pathsep + path
     return env
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from autograder import grading
 from autograder.cli import build_parser
+from homework_support import GAMING, PATCH_CHECKS
 
 REPO = Path(__file__).resolve().parents[1]
 HW = "hw3_conv"
@@ -34,20 +35,6 @@ ZERO = dict.fromkeys(FULL, 0.0)
 WRONG_DW = {**FULL, "test_backward_numerical": 0.0, "test_backward_dw": 0.0}
 WRONG_DX = {**FULL, "test_backward_numerical": 0.0, "test_backward_dx": 0.0}
 
-GAMING = '''
-import numpy as np
-np.allclose = lambda *a, **k: True
-np.isclose = lambda a, b, *r, **k: np.ones(np.shape(a), bool)
-np.testing.assert_allclose = lambda *a, **k: None
-np.abs = lambda x: 0 * x
-np.max = lambda *a, **k: 0.0
-'''
-PATCH_CHECKS = '''
-import coursekit.checks as _mine
-_mine.assert_close = lambda *a, **k: None
-_mine.check_backward = lambda *a, **k: None
-_mine.check_backward_numerically = lambda *a, **k: None
-'''
 
 
 # ------------------------------------------------------------------- fast tests

@@ -100,7 +100,11 @@ def nbgrader_env(base: Mapping[str, str] | None = None) -> dict:
 
 
 def worker_env() -> dict:
-    """The environment of grading workers: nbgrader's, without the gradebook's URL (they never need it)."""
+    """nbgrader's environment without the gradebook's URL, for work on a private SQLite gradebook.
+
+    Grading workers and the template build use it: neither may touch (or learn the
+    password of) the course's database.
+    """
     env = nbgrader_env()
     env.pop(DB_URL_ENV, None)
     return env
@@ -262,8 +266,7 @@ def make_template(hw: str, course_dir: Path) -> Path:
         try:
             (scratch / "source").symlink_to(course_dir / "source", target_is_directory=True)
             shutil.copyfile(course_dir / "nbgrader_config.py", scratch / "nbgrader_config.py")
-            env = {k: v for k, v in os.environ.items() if k != DB_URL_ENV}
-            proc = run_nbgrader(["generate_assignment", hw, "--force"], scratch, env=env)
+            proc = run_nbgrader(["generate_assignment", hw, "--force"], scratch, env=worker_env())
             if proc.returncode != 0 or not (scratch / "gradebook.db").is_file():
                 raise GradingError(f"nbgrader generate_assignment {hw} (template gradebook) failed:\n{_tail(proc)}")
             shutil.copyfile(scratch / "gradebook.db", tmp)

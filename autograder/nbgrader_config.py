@@ -19,7 +19,7 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPrep
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades,
                                     IgnorePattern, LimitOutput, SaveAutoGrades)
 
-from autograder.grading import COURSE_ID
+from autograder.grading import COURSE_ID, DB_URL_ENV
 from autograder.preprocessors import ClearHiddenTracebacks
 from autograder.sandbox import LimitedExecute
 
@@ -28,8 +28,8 @@ c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this 
 # nbgrader's default course id is "", which it never creates as a row: SQLite lets the
 # assignment's foreign key to it pass, PostgreSQL refuses it. Name the course.
 c.CourseDirectory.course_id = COURSE_ID
-if os.environ.get("AUTOGRADER_DB_URL", "").strip():
-    c.CourseDirectory.db_url = os.environ["AUTOGRADER_DB_URL"].strip()
+if os.environ.get(DB_URL_ENV, "").strip():
+    c.CourseDirectory.db_url = os.environ[DB_URL_ENV].strip()
 
 # Per-cell limit in seconds; the whole homework runs in a few seconds.
 c.Execute.timeout = 60

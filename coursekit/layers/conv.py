@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._threads import batches, map_batches, scratch
 from ._validate import as_array, float_dtype, output_hw, tap, window
 
 
@@ -85,9 +86,11 @@ def _check_dout(fn, dout, geom: ConvGeometry):
 # out[n] and dout[n] of the (N, F, H_out, W_out) arrays as stored, so nothing is transposed.
 # The batch is split into chunks of _BLOCK images so that a chunk's cols (KH*KW times as many
 # numbers as its input) are still in the cache while the products and col2im read them,
-# rather than making a round trip through memory for the whole batch. The backward pass
-# gathers cols again from the cached padded input (cheap: one copy) instead of keeping
-# the whole batch's cols from the forward pass (KH*KW times the input's memory).
+# rather than making a round trip through memory for the whole batch. Each thread gathers
+# its chunks into the same scratch buffer, call after call (see _threads.py), and the chunks
+# run on as many threads as numpy's BLAS may use. The backward pass gathers cols again from
+# the cached padded input (cheap: one copy) instead of keeping the whole batch's cols from
+# the forward pass (KH*KW times the input's memory).
 
 _BLOCK = 8  # images per chunk
 
@@ -101,7 +104,7 @@ class Conv2dCache(NamedTuple):
 def _im2col(xp, geom: ConvGeometry):
     """Gather every window of the padded images ``xp`` (B, C, Hp, Wp) in one copy.
 
-    Returns cols of shape (B, C*KH*KW, H_out*W_out): ``cols[n, :, t]`` is the window of
+    Returns the calling thread's scratch buffer (overwritten by its next call) as cols of shape (B, C*KH*KW, H_out*W_out): ``cols[n, :, t]`` is the window of
     output pixel t of image n, flattened in the order (c, p, q) of ``w[f]``.
     """
     n, c = xp.shape[:2]
@@ -111,12 +114,9 @@ def _im2col(xp, geom: ConvGeometry):
     windows = np.lib.stride_tricks.as_strided(  # windows[n, c, p, q, i, j] = xp[n, c, i*SH + p, j*SW + q]
         xp, shape=(n, c, kh, kw, ho, wo), strides=(s0, s1, s2, s3, s2 * sh, s3 * sw), writeable=False
     )
-    return windows.reshape(n, c * kh * kw, ho * wo)
-
-
-def _chunks(n):
-    """The batch of n images as slices of _BLOCK images."""
-    return [slice(i, i + _BLOCK) for i in range(0, n, _BLOCK)]
+    cols = scratch((n, c, kh, kw, ho, wo), xp.dtype)
+    np.copyto(cols, windows)
+    return cols.reshape(n, c * kh * kw, ho * wo)
 
 
 def conv2d_forward(x, w, b, *, stride=1, padding=0, strict=True):
@@ -147,9 +147,11 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0, strict=True):
     w2 = w.reshape(f, -1)  # (F, C*KH*KW): one filter per row
     out = np.empty((n, f, ho * wo), dtype=x.dtype)
 
-    for s in _chunks(n):
+    def chunk(s):
         np.matmul(w2, _im2col(xp[s], geom), out=out[s])  # (B, F, H_out*W_out): each window times each filter
         out[s] += b[:, None]
+
+    map_batches(chunk, batches(n, _BLOCK))
     return out.reshape(n, f, ho, wo), Conv2dCache(xp, w, geom)
 
 
@@ -175,17 +177,19 @@ def conv2d_backward(dout, cache: Conv2dCache):
     dout3 = dout.reshape(n, f, ho * wo)  # per image, the layout of the forward's product
     w2t = w.reshape(f, -1).T  # (C*KH*KW, F)
     dtype = np.result_type(dout, xp)
-    dw = np.zeros((f, c * kh * kw), dtype=dtype)
     dxp = np.zeros(xp.shape, dtype=dtype)
-    for s in _chunks(n):
+
+    def chunk(s):
         d = dout3[s]
-        dw += np.matmul(d, _im2col(xp[s], geom).transpose(0, 2, 1)).sum(axis=0)  # sum over the chunk's images
         dcols = np.matmul(w2t, d).reshape(-1, c, kh, kw, ho, wo)
         # col2im: each kernel tap adds its gradients back onto the input pixels it read.
         dx = dxp[s]
         for p in range(kh):
             for q in range(kw):
                 dx[tap(p, q, geom.stride, geom.out_hw)] += dcols[:, :, p, q]
+        return np.matmul(d, _im2col(xp[s], geom).transpose(0, 2, 1)).sum(axis=0)  # this chunk's part of dw
+
+    dw = sum(map_batches(chunk, batches(n, _BLOCK)))
     db = dout3.sum(axis=(0, 2), dtype=dtype)
     h, wd = geom.x_shape[2:]
     return dxp[:, :, ph : ph + h, pw : pw + wd], dw.reshape(geom.w_shape), db

@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._threads import batches, map_batches
 from ._validate import as_array, float_dtype, output_hw, tap, window
 
 
@@ -83,25 +84,47 @@ def maxpool2d_backward(dout, cache: MaxPoolCache):
     """
     x, out, geom = cache
     dout = _check_dout("maxpool2d_backward", dout, geom)
-    dtype = np.result_type(dout, x)
+    dx = np.empty(geom.x_shape, dtype=np.result_type(dout, x))
     (kh, kw), (ho, wo) = geom.kernel, geom.out_hw
-    n, c, h, w = geom.x_shape
-    if geom.stride == geom.kernel and (h, w) == (ho * kh, wo * kw):
-        # Windows tile the input: splitting H into (window row, offset) is a view, and one
-        # comparison with the maxima repeated along W marks every window's winner (rows of
-        # full width keep numpy's inner loops long). Use it when no window has a tie.
-        x5 = x.reshape(n, c, ho, kh, w)
-        wins = x5 == np.repeat(out, kw, axis=3)[:, :, :, None, :]
-        if np.count_nonzero(wins) == out.size:
-            spread = np.repeat(dout.astype(dtype, copy=False), kw, axis=3)[:, :, :, None, :]
-            return np.where(wins, spread, dtype.type(0)).reshape(geom.x_shape)
-    dx = np.zeros(geom.x_shape, dtype=dtype)
+    h, w = geom.x_shape[2:]
+    tiled = geom.stride == geom.kernel and (h, w) == (ho * kh, wo * kw)
+
+    def route(s):  # the gradients of the images in slice s
+        if not (tiled and _route_tiled(x[s], out[s], dout[s], dx[s], kh, kw)):
+            _route_by_tap(x[s], out[s], dout[s], dx[s], geom)
+
+    map_batches(route, batches(geom.x_shape[0], _BATCH))
+    return dx
+
+
+_BATCH = 8  # images per slice handed to a thread
+
+
+def _route_tiled(x, out, dout, dx, kh, kw) -> bool:
+    """Where the windows tile the input, mark every window's winner in one comparison.
+
+    Splitting H into (window row, offset) is a view; comparing with the maxima repeated
+    along W keeps numpy's inner loops a full row long. Returns False, writing nothing,
+    when a window holds a tie (the first maximum must win, which this cannot tell) or a
+    gradient is not finite (0 * inf would put nan on the window's other pixels).
+    """
+    n, c, ho, wo = out.shape
+    x5 = x.reshape(n, c, ho, kh, wo * kw)
+    wins = x5 == np.repeat(out, kw, axis=3)[:, :, :, None, :]
+    if np.count_nonzero(wins) != out.size or not np.isfinite(dout).all():
+        return False
+    np.multiply(wins, np.repeat(dout, kw, axis=3)[:, :, :, None, :], out=dx.reshape(x5.shape))
+    return True
+
+
+def _route_by_tap(x, out, dout, dx, geom):
+    """Any windows: visit each position in the window, the first maximum claiming the gradient."""
+    dx[...] = 0
     unclaimed = np.ones(out.shape, dtype=bool)
     for tap in _taps(geom):
         wins = (x[tap] == out) & unclaimed
         dx[tap] += np.where(wins, dout, 0)
         unclaimed &= ~wins
-    return dx
 
 
 class AvgPoolCache(NamedTuple):

@@ -1,0 +1,112 @@
+"""Running a layer batch by batch of images, on as many threads as numpy's BLAS may use.
+
+numpy releases the GIL inside matrix products, copies and element-wise arithmetic, so
+Python threads that each take a slice of the batch run on separate cores. The thread
+count follows numpy's BLAS (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` or
+``threadpoolctl.threadpool_limits``): limit BLAS to one thread and the layers run serially.
+
+While the slices run, BLAS is held at one thread per call, so the slice threads do not
+each start their own BLAS threads on the same cores; the previous count is restored after.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+
+import numpy as np
+
+_lock = threading.Lock()  # one parallel region at a time: the BLAS setting is process-wide
+_pool: ThreadPoolExecutor | None = None
+_local = threading.local()
+
+
+def _forget_threads():  # a forked child has none of its parent's threads
+    global _lock, _pool, _local
+    _lock, _pool, _local = threading.Lock(), None, threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_threads)
+
+
+@cache
+def _numpy_blas():
+    """threadpoolctl's handle on numpy's BLAS library, or None where it cannot be found."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - scikit-learn installs it
+        return None
+    blas = ThreadpoolController().select(user_api="blas").lib_controllers
+    ours = [lib for lib in blas if "numpy" in lib.filepath]
+    return (ours or blas or [None])[0]
+
+
+def blas_threads() -> int:
+    """How many threads numpy's BLAS may use now (1 where that cannot be read)."""
+    blas = _numpy_blas()
+    return max(1, blas.num_threads) if blas is not None else 1
+
+
+def batches(n: int, size: int) -> list[slice]:
+    """Images 0..n-1 as consecutive slices of ``size`` images."""
+    return [slice(i, i + size) for i in range(0, n, size)]
+
+
+def map_batches(fn, slices: list[slice]) -> list:
+    """``[fn(s) for s in slices]``, on up to :func:`blas_threads` threads.
+
+    ``fn`` must only write to parts of arrays that no other slice writes to.
+    """
+    before = blas_threads()
+    threads = min(before, len(slices))
+    if threads == 1 or not _lock.acquire(blocking=False):  # a concurrent call runs serially
+        return [fn(s) for s in slices]
+    global _pool
+    try:
+        if _pool is None or _pool._max_workers != threads - 1:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="coursekit-layers")
+        blas = _numpy_blas()
+        blas.set_num_threads(1)
+        try:
+            return _run_shares(fn, slices, threads)
+        finally:
+            blas.set_num_threads(before)
+    finally:
+        _lock.release()
+
+
+def _run_shares(fn, slices, threads):
+    """Thread k takes slices k, k + threads, ...; the calling thread is thread 0."""
+
+    def share(k):
+        return [fn(s) for s in slices[k::threads]]
+
+    others = [_pool.submit(share, k) for k in range(1, threads)]
+    try:
+        shares = [share(0)]
+    finally:  # every slice has stopped writing before the caller goes on, even after an error
+        for future in others:
+            future.exception()
+    shares += [future.result() for future in others]
+    results = [None] * len(slices)
+    for k, part in enumerate(shares):
+        results[k::threads] = part
+    return results
+
+
+def scratch(shape, dtype) -> np.ndarray:
+    """An uninitialised array that belongs to the calling thread and is reused from call to call.
+
+    A fresh large array costs page faults on first touch, and page faults from several
+    threads queue on one lock in the kernel. Valid until the same thread's next call.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    buf = getattr(_local, "buf", None)
+    if buf is None or buf.nbytes < nbytes:
+        buf = _local.buf = np.empty(nbytes, dtype=np.uint8)
+    return buf[:nbytes].view(dtype).reshape(shape)

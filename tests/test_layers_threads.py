@@ -1,0 +1,146 @@
+"""The numpy conv and pooling layers split large batches over threads (coursekit/layers/_threads.py).
+
+The other layer tests use batches of one to three images, which run serially. Here the
+batches span several slices, so these check what threading could break: results against
+torch, results that do not depend on the thread count, slices that take different paths,
+the BLAS setting being restored, concurrent callers, and a forked child.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from threadpoolctl import threadpool_limits
+
+from coursekit.layers import conv2d_backward, conv2d_forward, maxpool2d_backward, maxpool2d_forward
+from coursekit.layers._threads import batches, blas_threads, map_batches
+
+N = 19  # three slices of 8, 8 and 3 images
+
+
+@pytest.fixture
+def two_threads():
+    with threadpool_limits(2):
+        if blas_threads() < 2:
+            pytest.skip("numpy's BLAS cannot use 2 threads on this machine")
+        yield
+
+
+def conv_pass(x, w, b, dout):
+    out, cache = conv2d_forward(x, w, b, padding=1)
+    return (out, *conv2d_backward(dout, cache))
+
+
+def torch_conv_pass(x, w, b, dout):
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    out = F.conv2d(xt, wt, bt, padding=1)
+    out.backward(torch.tensor(dout))
+    return [t.detach().numpy() for t in (out, xt.grad, wt.grad, bt.grad)]
+
+
+@pytest.fixture
+def conv_arrays():
+    rng = np.random.default_rng(7)
+    x, w, b = rng.standard_normal((N, 4, 9, 7)), rng.standard_normal((5, 4, 3, 3)), rng.standard_normal(5)
+    return x, w, b, rng.standard_normal((N, 5, 9, 7))
+
+
+def test_threaded_conv_matches_torch(two_threads, conv_arrays, assert_close):
+    for name, ours, theirs in zip(["out", "dx", "dw", "db"], conv_pass(*conv_arrays), torch_conv_pass(*conv_arrays)):
+        assert_close(ours, theirs, name=f"conv with N={N} on 2 threads: {name}", rtol=1e-9, atol=1e-10)
+
+
+def test_conv_results_do_not_depend_on_thread_count(two_threads, conv_arrays):
+    threaded = conv_pass(*conv_arrays)
+    with threadpool_limits(1):
+        serial = conv_pass(*conv_arrays)
+    for name, a, b in zip(["out", "dx", "dw", "db"], threaded, serial):
+        assert np.array_equal(a, b), f"conv {name} differs between 1 and 2 threads by {np.abs(a - b).max():.3g}"
+
+
+def test_maxpool_slices_with_and_without_ties_match_torch(two_threads, assert_close):
+    """Slice 1 has a tie and slice 2 a non-finite gradient, so they take the per-tap path
+    while slices 0 and 3 take the tiled one; all must route gradients as torch does."""
+    rng = np.random.default_rng(3)
+    x = rng.permutation(30 * 3 * 6 * 6).reshape(30, 3, 6, 6).astype(np.float64)
+    x[9, 1, 0, 0] = x[9, 1, 1, 1] = x[9, 1, :2, :2].max() + 0.5  # a tied window in the second slice
+    dout = rng.standard_normal((30, 3, 3, 3))
+    dout[17, 0, 2, 1] = np.inf
+    xt = torch.tensor(x, requires_grad=True)
+    F.max_pool2d(xt, 2).backward(torch.tensor(dout))
+    out, cache = maxpool2d_forward(x)
+    dx = maxpool2d_backward(dout, cache)
+    finite = np.isfinite(xt.grad.numpy())
+    assert np.array_equal(np.isfinite(dx), finite), "the infinite gradient reached other pixels than torch's"
+    assert_close(dx[finite], xt.grad.numpy()[finite], name="maxpool dx, 30 images on 2 threads", rtol=0, atol=0)
+
+
+def test_map_batches_runs_in_order_on_two_threads_and_restores_blas(two_threads):
+    seen = set()
+
+    def work(s):
+        seen.add(threading.current_thread().name)
+        assert blas_threads() == 1, "BLAS must be held at one thread inside the slices"
+        return s.start
+
+    assert map_batches(work, batches(40, 4)) == list(range(0, 40, 4))
+    assert seen == {threading.current_thread().name, "coursekit-layers_0"}, f"slices ran on {seen}"
+    assert blas_threads() == 2, "the BLAS thread count was not restored"
+
+
+def test_map_batches_restores_blas_and_raises_when_a_slice_fails(two_threads):
+    def work(s):
+        if s.start == 8:
+            raise ValueError("slice 8 is broken")
+        return s.start
+
+    with pytest.raises(ValueError, match="slice 8 is broken"):
+        map_batches(work, batches(24, 4))
+    assert blas_threads() == 2, "the BLAS thread count was not restored after the error"
+    assert map_batches(lambda s: s.start, batches(8, 4)) == [0, 4], "the pool is unusable after an error"
+
+
+def test_concurrent_callers_get_their_own_results(two_threads, conv_arrays):
+    expected = conv_pass(*conv_arrays)
+    results, errors = {}, []
+
+    def call(k):
+        try:
+            results[k] = conv_pass(*conv_arrays)
+        except Exception as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    callers = [threading.Thread(target=call, args=(k,)) for k in range(4)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    assert not errors, errors
+    for k, got in results.items():
+        for name, a, b in zip(["out", "dx", "dw", "db"], got, expected):
+            assert np.array_equal(a, b), f"caller {k}: conv {name} differs from a lone call"
+
+
+def _conv_in_child(queue):
+    with threadpool_limits(2):
+        x = np.ones((N, 2, 5, 5))
+        out, _ = conv2d_forward(x, np.ones((3, 2, 3, 3)), np.zeros(3), padding=1)
+        queue.put(float(out[:, :, 2, 2].min()))
+
+
+def test_forked_child_can_use_the_threaded_layers(two_threads, conv_arrays):
+    conv_pass(*conv_arrays)  # the parent's thread pool now exists
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_conv_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("a forked child hung in the threaded conv (it inherited the parent's dead pool)")
+    assert queue.get(timeout=5) == 18.0, "the child's conv computed a wrong value"

@@ -1,6 +1,6 @@
 """Speed of coursekit's numpy conv and pooling against torch.nn.functional on the CPU.
 
-    .venv/bin/python benchmarks/bench_layers.py [--reps 7] [--threads 1 2]
+    .venv/bin/python benchmarks/bench_layers.py [--reps 7] [--threads 1 2] [--settle 1.0]
 
 For each case, the median time of coursekit and of torch in the same process, with
 the same thread count (threadpoolctl for numpy's BLAS, torch.set_num_threads for
@@ -32,7 +32,14 @@ CASES = {
 FLOAT64_CONV_TARGET = 1.0
 
 
-def median_seconds(fn, reps: int) -> float:
+# After a product on several threads, OpenBLAS's idle threads spin for about half a second
+# before they sleep, taking cores from whatever runs next: here, the other library's
+# threads. Each measurement therefore starts after a pause (--settle).
+SETTLE_SECONDS = 1.0
+
+
+def median_seconds(fn, reps: int, settle: float = SETTLE_SECONDS) -> float:
+    time.sleep(settle)
     fn()  # warm up: allocations, BLAS thread start, torch's kernel choice
     times = []
     for _ in range(reps):
@@ -85,15 +92,16 @@ def pool_pair(spec, dtype, rng):
     return ours, theirs, None
 
 
-def matmul_gflops(dtype, reps) -> float:
+def matmul_gflops(dtype, reps, settle) -> float:
     a = np.random.default_rng(0).standard_normal((1024, 1024)).astype(dtype)
-    return 2 * 1024**3 / median_seconds(lambda: a @ a, reps) / 1e9
+    return 2 * 1024**3 / median_seconds(lambda: a @ a, reps, settle) / 1e9
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--settle", type=float, default=SETTLE_SECONDS, help="seconds of pause before each measurement")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     print(f"numpy {np.__version__}, torch {torch.__version__}; median of {args.reps} runs; ratio = coursekit / torch")
@@ -104,11 +112,11 @@ def main() -> None:
         torch.set_num_threads(threads)
         with threadpool_limits(threads):
             for dtype in (np.float32, np.float64):
-                peak = matmul_gflops(dtype, 3)
+                peak = matmul_gflops(dtype, 3, args.settle)
                 for name, spec in CASES.items():
                     make = pool_pair if spec.get("pool") else conv_pair
                     ours, theirs, flops = make(spec, dtype, rng)
-                    t_ours, t_theirs = median_seconds(ours, args.reps), median_seconds(theirs, args.reps)
+                    t_ours, t_theirs = (median_seconds(fn, args.reps, args.settle) for fn in (ours, theirs))
                     target = spec["target"][threads - 1] if dtype == np.float32 and threads <= 2 else None
                     if dtype == np.float64 and not spec.get("pool"):
                         target = FLOAT64_CONV_TARGET

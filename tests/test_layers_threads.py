@@ -18,13 +18,19 @@ import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
 
 from coursekit.layers import conv2d_backward, conv2d_forward, maxpool2d_backward, maxpool2d_forward
+from coursekit.layers import _threads
+from coursekit.layers import conv as conv_module
+from coursekit.layers import pooling as pooling_module
 from coursekit.layers._threads import batches, blas_threads, map_batches
 
 N = 19  # three slices of 8, 8 and 3 images
 
 
 @pytest.fixture
-def two_threads():
+def two_threads(monkeypatch):
+    """BLAS at 2 threads, and the layers' work thresholds at 0 so that these small cases use them."""
+    monkeypatch.setattr(conv_module, "_PARALLEL_MACS", 0)
+    monkeypatch.setattr(pooling_module, "_PARALLEL_SIZE", 0)
     with threadpool_limits(2):
         if blas_threads() < 2:
             pytest.skip("numpy's BLAS cannot use 2 threads on this machine")
@@ -144,3 +150,22 @@ def test_forked_child_can_use_the_threaded_layers(two_threads, conv_arrays):
         child.kill()
         pytest.fail("a forked child hung in the threaded conv (it inherited the parent's dead pool)")
     assert queue.get(timeout=5) == 18.0, "the child's conv computed a wrong value"
+
+
+def test_only_layers_with_enough_work_use_threads(monkeypatch):
+    """LeNet-5's convs and pools on 50 images lose time on threads; a wide conv gains it."""
+    calls = []
+    run_shares = _threads._run_shares
+    monkeypatch.setattr(_threads, "_run_shares", lambda *a: calls.append(a) or run_shares(*a))
+    rng = np.random.default_rng(0)
+    with threadpool_limits(2):
+        if blas_threads() < 2:
+            pytest.skip("numpy's BLAS cannot use 2 threads on this machine")
+        out, cache = conv2d_forward(rng.standard_normal((50, 6, 14, 14)), rng.standard_normal((16, 6, 5, 5)), np.zeros(16))
+        conv2d_backward(out, cache)
+        pooled, pool_cache = maxpool2d_forward(rng.standard_normal((50, 6, 28, 28)))
+        maxpool2d_backward(pooled, pool_cache)
+        assert calls == [], "a LeNet-sized layer ran on threads"
+        out, cache = conv2d_forward(rng.standard_normal((64, 3, 32, 32)), rng.standard_normal((32, 3, 3, 3)), np.zeros(32), padding=1)
+        conv2d_backward(out, cache)
+        assert len(calls) == 2, "the forward and backward of a 57-million multiply-add conv should use threads"

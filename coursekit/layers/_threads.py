@@ -54,13 +54,15 @@ def batches(n: int, size: int) -> list[slice]:
     return [slice(i, i + size) for i in range(0, n, size)]
 
 
-def map_batches(fn, slices: list[slice]) -> list:
+def map_batches(fn, slices: list[slice], *, parallel: bool = True) -> list:
     """``[fn(s) for s in slices]``, on up to :func:`blas_threads` threads.
 
-    ``fn`` must only write to parts of arrays that no other slice writes to.
+    ``fn`` must only write to parts of arrays that no other slice writes to. With
+    ``parallel=False`` (the caller's call: too little work to gain from threads, whose
+    small numpy calls would then mostly wait for the GIL) the slices run serially.
     """
     before = blas_threads()
-    threads = min(before, len(slices))
+    threads = min(before, len(slices)) if parallel else 1
     if threads == 1 or not _lock.acquire(blocking=False):  # a concurrent call runs serially
         return [fn(s) for s in slices]
     global _pool

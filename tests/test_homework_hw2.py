@@ -196,10 +196,10 @@ SUBMISSIONS = {
     "g_imports_reference": ((("softmax", lambda s: "from coursekit.layers import softmax, softmax_cross_entropy\n"),),
                             _lose("test_softmax", "test_softmax_cross_entropy", "test_two_layer_loss",
                                   "test_two_layer_training")),
-    # patching numpy gains nothing; the patched np.abs also breaks the reference sigmoid that the later
-    # sigmoid test compares with, which can only cost the student (here test_sigmoid_layer)
-    "h_allclose_patch": (((NO_SHIFT[0], lambda s: NO_SHIFT[1](s) + GAMING),),
-                         _lose("test_softmax", "test_sigmoid_layer")),
+    # patching numpy gains nothing: no test scores more than the same code unpatched. The patched np.abs
+    # and np.max also break later tests' own arithmetic, and which ones depends on the fresh seeds each
+    # grading run draws, so for this student the expectation is that bound, not exact scores.
+    "h_allclose_patch": (((NO_SHIFT[0], lambda s: NO_SHIFT[1](s) + GAMING),), "at most c_softmax_no_shift"),
     "i_patches_checks": (((SIGMOID_INPUT[0], lambda s: SIGMOID_INPUT[1](s) + PATCH_CHECKS),),
                          _lose("test_sigmoid_layer")),
 }
@@ -244,10 +244,15 @@ def test_grades_csv_and_full_and_zero_marks(graded):
 @pytest.mark.slow
 @pytest.mark.parametrize("student", sorted(SUBMISSIONS))
 def test_each_submission_loses_exactly_the_expected_tests(graded, student):
-    expected = SUBMISSIONS[student][1]
-    assert _tests(graded, student) == expected
+    expected, got = SUBMISSIONS[student][1], _tests(graded, student)
+    if isinstance(expected, str):  # "at most <other student>": a bound per test
+        bound = SUBMISSIONS[expected.removeprefix("at most ")][1]
+        gained = {t: f"{got[t]} > {bound[t]}" for t in bound if got[t] > bound[t]}
+        assert not gained, f"{student} scored more than {expected}: {gained}"
+    else:
+        assert got == expected
     row = next(r for r in graded["rows"] if r["student_id"] == student)
-    assert float(row["score"]) == sum(expected.values())
+    assert float(row["score"]) == sum(got.values())
 
 
 @pytest.mark.slow

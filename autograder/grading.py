@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .jobs import read_record, record_path, results_dir, sqlite_url, template_gradebook
+from .jobs import read_record, sqlite_url, template_gradebook
 from .preflight import digest_file, find_notebook
 from .sandbox import Limits
 

@@ -1,11 +1,13 @@
-"""What the homework tests share: run nbgrader, build edited submissions, grade them all
-in one autograder run, read each test's score from the gradebook."""
+"""What the homework tests share: each homework's contract (graded cells, points, solution
+cells) and the checks every homework must pass; running nbgrader, building edited
+submissions, grading them all in one autograder run, reading each test's score back."""
 
 from __future__ import annotations
 
 import csv
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -89,14 +91,6 @@ def grade_all(hw: str, source_nb: Path, submissions: dict, root: Path) -> dict:
             "released": nbformat.read(released, as_version=4)}
 
 
-def scores_by_test(hw: str, graded: dict, student: str, full: dict) -> dict:
-    """Each graded cell's score for ``student``, after checking the maximum points are ``full``."""
-    from autograder import grading
-    tests = grading.read_scores(hw, student, graded["course"])[2]
-    assert {gid: mx for gid, (_, mx) in tests.items()} == full
-    return {gid: score for gid, (score, _) in tests.items()}
-
-
 def assert_hidden_tests_print_their_seed(hw: str, graded: dict, hidden: set) -> None:
     """Every hidden test printed the seed it drew, so a grade can be reproduced."""
     nb = nbformat.read(graded["course"] / "autograded" / "a_solution" / hw / f"{hw}.ipynb", as_version=4)
@@ -105,3 +99,137 @@ def assert_hidden_tests_print_their_seed(hw: str, graded: dict, hidden: set) -> 
         if gid in hidden:
             text = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
             assert "grading seed: " in text, (gid, text)
+
+
+# ------------------------------------------------------------------ one homework's contract
+
+
+@dataclass(frozen=True)
+class Homework:
+    """What the tests know of one homework notebook in ``solutions/``."""
+
+    name: str  # "hw1_classifiers": the folder and notebook name
+    points: dict  # automatically graded test cell -> points
+    total: int  # their sum, written out on its own so that a changed cell shows
+    solution_cells: tuple  # the cells a student fills in
+    public_only: tuple = ()  # graded cells without hidden tests
+    manual: dict = field(default_factory=dict)  # manually graded cells -> points
+    solution_must_not_mention: str = "coursekit"  # the solution is written out, not imported
+
+    @property
+    def source(self) -> Path:
+        return REPO / "solutions" / self.name / f"{self.name}.ipynb"
+
+    @property
+    def hidden(self) -> set:
+        return set(self.points) - set(self.public_only)
+
+    @property
+    def full(self) -> dict:
+        """Scores of a perfect submission after autograding: manual cells wait for a person."""
+        return {**{k: float(v) for k, v in self.points.items()}, **dict.fromkeys(self.manual, 0.0)}
+
+    @property
+    def zero(self) -> dict:
+        return dict.fromkeys(self.full, 0.0)
+
+    def lose(self, *tests) -> dict:
+        """Full marks except ``tests``."""
+        assert set(tests) <= set(self.points), set(tests) - set(self.points)
+        return {**self.full, **dict.fromkeys(tests, 0.0)}
+
+    def read(self):
+        return nbformat.read(self.source, as_version=4)
+
+    def run_solution(self, nb, namespace: dict) -> dict:
+        """The solution cells executed in ``namespace``, in order, as the notebook would."""
+        for cid in self.solution_cells:
+            exec(compile(cells(nb)[cid].source, f"<{cid}>", "exec"), namespace)  # noqa: S102
+        return namespace
+
+    def variant(self, *edits):
+        return variant(self.source, *edits)
+
+    def grade_all(self, submissions: dict, root: Path) -> dict:
+        return grade_all(self.name, self.source, submissions, root)
+
+    def scores(self, graded: dict, student: str) -> dict:
+        """Each graded cell's score for ``student``, after checking the maximum points."""
+        from autograder import grading
+        tests = grading.read_scores(self.name, student, graded["course"])[2]
+        assert {gid: mx for gid, (_, mx) in tests.items()} == {**self.points, **self.manual}
+        return {gid: score for gid, (score, _) in tests.items()}
+
+
+def check_cell_contract(hw: Homework, nb) -> dict:
+    """What every source notebook must hold; returns its cells by grade_id for further checks.
+
+    Graded cells have the stated points and are locked; hidden tests are where the
+    contract says, draw a fresh seed and reload ``coursekit.checks`` first (whatever the
+    student did to it); solution cells are editable, fenced, and do not import the
+    reference; every other cell is locked, so nbgrader restores it if a student edits it.
+    """
+    nbformat.validate(nb)
+    by_id = cells(nb)
+    graded = {gid: c.metadata["nbgrader"]["points"] for gid, c in by_id.items() if c.metadata["nbgrader"].get("grade")}
+    assert graded == {**hw.points, **hw.manual}, graded
+    assert sum(hw.points.values()) == hw.total
+    for gid in hw.points:
+        meta, src = by_id[gid].metadata["nbgrader"], by_id[gid].source
+        assert meta["locked"] and not meta["solution"], gid
+        assert ("### BEGIN HIDDEN TESTS" in src) == (gid in hw.hidden), gid
+        assert "importlib.reload" in src, gid
+        if gid in hw.hidden:
+            assert "fresh_seed()" in src[src.index("### BEGIN HIDDEN TESTS"):], gid
+    for gid in hw.solution_cells:
+        meta, src = by_id[gid].metadata["nbgrader"], by_id[gid].source
+        assert meta["solution"] and not meta["grade"] and not meta["locked"], gid
+        assert "### BEGIN SOLUTION" in src and "### END SOLUTION" in src, gid
+        assert hw.solution_must_not_mention not in src, gid
+    for gid, c in by_id.items():
+        if gid not in (*hw.solution_cells, *hw.manual):
+            assert c.metadata["nbgrader"]["locked"], gid
+    return by_id
+
+
+def check_released(hw: Homework, released, leaks) -> dict:
+    """The student version: no solution or hidden-test fences, none of ``leaks`` (bits of the
+    solution's body and of the hidden tests' code), and stubs that raise; returns its cells."""
+    text = nbformat.writes(released)
+    for fence in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert fence not in text, fence
+    code = "\n".join(c.source for c in released.cells if c.cell_type == "code")
+    for leak in leaks:
+        assert leak not in code, leak
+    by_id = cells(released)
+    for gid in hw.solution_cells:
+        assert "raise NotImplementedError" in by_id[gid].source, gid
+    return by_id
+
+
+def check_grades_csv(hw: Homework, graded: dict, submissions: dict) -> None:
+    """One row per student; the solution gets every automatic point, the untouched student version none."""
+    rows = {r["student_id"]: r for r in graded["rows"]}
+    assert sorted(rows) == sorted(["b_unchanged", *submissions])
+    assert all(r["max_score"] == str(hw.total + sum(hw.manual.values())) for r in rows.values())
+    assert rows["a_solution"]["score"] == str(hw.total)
+    assert rows["b_unchanged"]["score"] == "0"
+    assert hw.scores(graded, "b_unchanged") == hw.zero
+
+
+def check_submission(hw: Homework, graded: dict, submissions: dict, student: str) -> None:
+    """The student's per-test scores are the expected ones, and the grades file sums them.
+
+    An expectation ``"at most <other student>"`` is a bound per test instead: for a
+    submission that patches numpy, which breaks later tests' own arithmetic in ways
+    that depend on each run's fresh seeds, what must hold is that patching gains nothing.
+    """
+    expected, got = submissions[student][1], hw.scores(graded, student)
+    if isinstance(expected, str):
+        bound = submissions[expected.removeprefix("at most ")][1]
+        gained = {t: f"{got[t]} > {bound[t]}" for t in bound if got[t] > bound[t]}
+        assert not gained, f"{student} scored more than {expected}: {gained}"
+    else:
+        assert got == expected
+    row = next(r for r in graded["rows"] if r["student_id"] == student)
+    assert float(row["score"]) == sum(got.values())

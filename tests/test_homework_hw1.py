@@ -8,81 +8,53 @@ the gradebook.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
 import numpy as np
 import pytest
 
 from coursekit import checks, distances, filters, linear_classifier
 from coursekit.knn import KNearestNeighbor
 import homework_support as support
-from homework_support import GAMING, cells as _cells, replace as _replace
+from homework_support import GAMING, replace as _replace
 
-REPO = Path(__file__).resolve().parents[1]
-HW = "hw1_classifiers"
-SOURCE_NB = REPO / "solutions" / HW / f"{HW}.ipynb"
-
-TEST_POINTS = {
-    "test_integral_image": 1,
-    "test_pnorm": 2,
-    "test_pairwise_sq_l2": 2,
-    "test_pairwise_vectorised": 1,
-    "test_knn_predict": 2,
-    "test_knn_ties": 1,
-    "test_histogram_intersection": 1,
-    "test_chi_squared": 1,
-    "test_softmax_loss": 2,
-    "test_linear_classifier_training": 2,
-}
-TOTAL = 15
-HIDDEN = set(TEST_POINTS) - {"test_linear_classifier_training"}  # the training test is public only
-SOLUTION_CELLS = ("integral_image", "pnorm", "pairwise_sq_l2", "knn", "histograms", "linear_classifier")
-FULL = {k: float(v) for k, v in TEST_POINTS.items()}
-ZERO = dict.fromkeys(FULL, 0.0)
-
-
-def _lose(*tests):
-    return {**FULL, **dict.fromkeys(tests, 0.0)}
+HW = support.Homework(
+    "hw1_classifiers",
+    points={
+        "test_integral_image": 1,
+        "test_pnorm": 2,
+        "test_pairwise_sq_l2": 2,
+        "test_pairwise_vectorised": 1,
+        "test_knn_predict": 2,
+        "test_knn_ties": 1,
+        "test_histogram_intersection": 1,
+        "test_chi_squared": 1,
+        "test_softmax_loss": 2,
+        "test_linear_classifier_training": 2,
+    },
+    total=15,
+    solution_cells=("integral_image", "pnorm", "pairwise_sq_l2", "knn", "histograms", "linear_classifier"),
+    public_only=("test_linear_classifier_training",),
+)
+FULL, _lose = HW.full, HW.lose
 
 
 @pytest.fixture(scope="module")
 def source_nb():
-    return nbformat.read(SOURCE_NB, as_version=4)
+    return HW.read()
 
 
 @pytest.fixture(scope="module")
 def sol(source_nb):
     """The solution cells executed in a fresh namespace, as the notebook would."""
-    ns: dict = {"np": np, "__name__": "hw1_solution"}
-    for cid in SOLUTION_CELLS:
-        exec(compile(_cells(source_nb)[cid].source, f"<{cid}>", "exec"), ns)  # noqa: S102
-    return ns
+    return HW.run_solution(source_nb, {"np": np, "__name__": "hw1_solution"})
 
 
 # ------------------------------------------------------------------ notebook shape
 
 
 def test_graded_cells_points_and_locks(source_nb):
-    nbformat.validate(source_nb)
-    cells = _cells(source_nb)
-    graded = {gid: c.metadata["nbgrader"]["points"] for gid, c in cells.items() if c.metadata["nbgrader"]["grade"]}
-    assert graded == TEST_POINTS and sum(TEST_POINTS.values()) == TOTAL
-    for gid in TEST_POINTS:
-        meta = cells[gid].metadata["nbgrader"]
-        assert meta["locked"] and not meta["solution"], gid
-        src = cells[gid].source
-        assert ("### BEGIN HIDDEN TESTS" in src) == (gid in HIDDEN), gid
-        assert "importlib.reload" in src and "reference_disabled" in src, gid
-        if gid in HIDDEN:
-            assert "fresh_seed()" in src[src.index("### BEGIN HIDDEN TESTS"):], gid
-    for gid in SOLUTION_CELLS:
-        meta = cells[gid].metadata["nbgrader"]
-        assert meta["solution"] and not meta["grade"] and not meta["locked"]
-        assert "### BEGIN SOLUTION" in cells[gid].source and "coursekit" not in cells[gid].source
-    for gid, c in cells.items():
-        if gid not in SOLUTION_CELLS:
-            assert c.metadata["nbgrader"]["locked"], gid
+    cells = support.check_cell_contract(HW, source_nb)
+    for gid in HW.points:
+        assert "reference_disabled" in cells[gid].source, gid
     assert "0, 16, 29, 42, 58, 74" in cells["test_integral_image"].source  # the syllabus's worked example
     assert "1000.0" in cells["test_softmax_loss"].source  # large scores in the hidden test
 
@@ -141,11 +113,10 @@ def test_solution_linear_classifier_reaches_the_target(sol):
 
 @pytest.mark.slow
 def test_source_notebook_passes_nbgrader_validate(tmp_path):
-    support.assert_validates(SOURCE_NB, tmp_path)
+    support.assert_validates(HW.source, tmp_path)
 
 
-def _variant(*edits):
-    return support.variant(SOURCE_NB, *edits)
+_variant = HW.variant
 
 
 LOOP_DISTANCES = ("pairwise_sq_l2", _replace(
@@ -189,49 +160,29 @@ SUBMISSIONS = {
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Release, build the submissions, grade them all with one CLI run."""
-    return support.grade_all(HW, SOURCE_NB, SUBMISSIONS, tmp_path_factory.mktemp("grading"))
-
-
-def _tests(graded, student):
-    return support.scores_by_test(HW, graded, student, FULL)
+    return HW.grade_all(SUBMISSIONS, tmp_path_factory.mktemp("grading"))
 
 
 @pytest.mark.slow
 def test_student_version_has_no_solution_and_no_hidden_tests(graded):
-    nb = graded["released"]
-    text = nbformat.writes(nb)
-    for leak in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
-        assert leak not in text, leak
-    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    for leak in ("cumsum", "count_nonzero", "A @ B.T", "kind=\"stable\")[:", "where=den > 0", "_ck.",
-                 "fresh_seed", "_FORBID", "1000.0", "W - 0.5 * dW"):
-        assert leak not in code, leak  # the solution's body and the hidden tests' code
-    cells = _cells(nb)
-    for gid in SOLUTION_CELLS:
-        assert "raise NotImplementedError" in cells[gid].source, gid
+    cells = support.check_released(HW, graded["released"], leaks=(
+        "cumsum", "count_nonzero", "A @ B.T", "kind=\"stable\")[:", "where=den > 0", "_ck.",
+        "fresh_seed", "_FORBID", "1000.0", "W - 0.5 * dW"))
     assert "0, 16, 29, 42, 58, 74" in cells["test_integral_image"].source  # public tests survive
     assert "BEGIN HIDDEN" not in cells["test_pairwise_vectorised"].source
 
 
 @pytest.mark.slow
 def test_grades_csv_and_full_and_zero_marks(graded):
-    rows = {r["student_id"]: r for r in graded["rows"]}
-    assert sorted(rows) == sorted(["b_unchanged", *SUBMISSIONS])
-    assert all(r["max_score"] == str(TOTAL) for r in rows.values())
-    assert rows["a_solution"]["score"] == str(TOTAL)
-    assert rows["b_unchanged"]["score"] == "0"
-    assert _tests(graded, "b_unchanged") == ZERO
+    support.check_grades_csv(HW, graded, SUBMISSIONS)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("student", sorted(SUBMISSIONS))
 def test_each_submission_loses_exactly_the_expected_tests(graded, student):
-    expected = SUBMISSIONS[student][1]
-    assert _tests(graded, student) == expected
-    row = next(r for r in graded["rows"] if r["student_id"] == student)
-    assert float(row["score"]) == sum(expected.values())
+    support.check_submission(HW, graded, SUBMISSIONS, student)
 
 
 @pytest.mark.slow
 def test_hidden_tests_print_their_seed(graded):
-    support.assert_hidden_tests_print_their_seed(HW, graded, HIDDEN)
+    support.assert_hidden_tests_print_their_seed(HW.name, graded, HW.hidden)

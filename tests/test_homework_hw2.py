@@ -9,9 +9,6 @@ per-test scores are read back from the gradebook.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
 import numpy as np
 import pytest
 
@@ -22,73 +19,49 @@ from coursekit.nets import TwoLayerNet
 import homework_support as support
 from homework_support import GAMING, PATCH_CHECKS, cells as _cells, replace as _replace
 
-REPO = Path(__file__).resolve().parents[1]
-HW = "hw2_backprop"
-SOURCE_NB = REPO / "solutions" / HW / f"{HW}.ipynb"
-
-TEST_POINTS = {
-    "test_chain_rule": 1,
-    "test_sigmoid_neuron_loss": 2,
-    "test_sigmoid_neuron_grad": 2,
-    "test_softmax": 1,
-    "test_softmax_cross_entropy": 2,
-    "test_linear_forward": 1,
-    "test_linear_backward": 2,
-    "test_relu": 1,
-    "test_sigmoid_layer": 2,
-    "test_numerical_gradient": 2,
-    "test_two_layer_loss": 2,
-    "test_two_layer_training": 2,
-}
-HIDDEN = set(TEST_POINTS) - {"test_two_layer_training"}  # the training test is public only
-SOLUTION_CELLS = ("chain_rule_example", "sigmoid_neuron_loss", "softmax", "linear", "activations",
-                  "numerical_gradient", "two_layer")
-FULL = {k: float(v) for k, v in TEST_POINTS.items()}
-ZERO = dict.fromkeys(FULL, 0.0)
-
-
-def _lose(*tests):
-    return {**FULL, **dict.fromkeys(tests, 0.0)}
+HW = support.Homework(
+    "hw2_backprop",
+    points={
+        "test_chain_rule": 1,
+        "test_sigmoid_neuron_loss": 2,
+        "test_sigmoid_neuron_grad": 2,
+        "test_softmax": 1,
+        "test_softmax_cross_entropy": 2,
+        "test_linear_forward": 1,
+        "test_linear_backward": 2,
+        "test_relu": 1,
+        "test_sigmoid_layer": 2,
+        "test_numerical_gradient": 2,
+        "test_two_layer_loss": 2,
+        "test_two_layer_training": 2,
+    },
+    total=20,
+    solution_cells=("chain_rule_example", "sigmoid_neuron_loss", "softmax", "linear", "activations",
+                    "numerical_gradient", "two_layer"),
+    public_only=("test_two_layer_training",),
+)
+FULL, _lose = HW.full, HW.lose
 
 
 @pytest.fixture(scope="module")
 def source_nb():
-    return nbformat.read(SOURCE_NB, as_version=4)
+    return HW.read()
 
 
 @pytest.fixture(scope="module")
 def sol(source_nb):
     """The solution cells executed in a fresh namespace, as the notebook would."""
-    ns: dict = {"np": np, "__name__": "hw2_solution"}
-    for cid in SOLUTION_CELLS:
-        exec(compile(_cells(source_nb)[cid].source, f"<{cid}>", "exec"), ns)  # noqa: S102
-    return ns
+    return HW.run_solution(source_nb, {"np": np, "__name__": "hw2_solution"})
 
 
 # ------------------------------------------------------------------ notebook shape
 
 
 def test_graded_cells_points_and_locks(source_nb):
-    nbformat.validate(source_nb)
-    cells = _cells(source_nb)
-    graded = {gid: c.metadata["nbgrader"]["points"] for gid, c in cells.items() if c.metadata["nbgrader"]["grade"]}
-    assert graded == TEST_POINTS and sum(TEST_POINTS.values()) == 20
-    for gid in TEST_POINTS:
-        meta = cells[gid].metadata["nbgrader"]
-        assert meta["locked"] and not meta["solution"], gid
+    cells = support.check_cell_contract(HW, source_nb)
+    for gid in HW.points:
         src = cells[gid].source
-        assert ("### BEGIN HIDDEN TESTS" in src) == (gid in HIDDEN), gid
-        assert "importlib.reload" in src, gid  # a fresh checks module, whatever the student did
         assert any(k in src for k in ("reference_disabled", "check_backward", "check_against_reference")), gid
-        if gid in HIDDEN:
-            assert "fresh_seed()" in src[src.index("### BEGIN HIDDEN TESTS"):], gid
-    for gid in SOLUTION_CELLS:
-        meta = cells[gid].metadata["nbgrader"]
-        assert meta["solution"] and not meta["grade"] and not meta["locked"]
-        assert "### BEGIN SOLUTION" in cells[gid].source and "coursekit" not in cells[gid].source
-    for gid, c in cells.items():
-        if gid not in SOLUTION_CELLS:
-            assert c.metadata["nbgrader"]["locked"], gid
 
 
 def test_worked_examples_are_in_the_public_tests(source_nb):
@@ -164,11 +137,10 @@ def test_solution_two_layer_loss_and_training(sol):
 
 @pytest.mark.slow
 def test_source_notebook_passes_nbgrader_validate(tmp_path):
-    support.assert_validates(SOURCE_NB, tmp_path)
+    support.assert_validates(HW.source, tmp_path)
 
 
-def _variant(*edits):
-    return support.variant(SOURCE_NB, *edits)
+_variant = HW.variant
 
 
 NO_SHIFT = ("softmax", _replace("    shifted = x - x.max(axis=1, keepdims=True)\n    e = np.exp(shifted)\n",
@@ -208,53 +180,28 @@ SUBMISSIONS = {
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Release, build the submissions, grade them all with one CLI run."""
-    return support.grade_all(HW, SOURCE_NB, SUBMISSIONS, tmp_path_factory.mktemp("grading"))
-
-
-def _tests(graded, student):
-    return support.scores_by_test(HW, graded, student, FULL)
+    return HW.grade_all(SUBMISSIONS, tmp_path_factory.mktemp("grading"))
 
 
 @pytest.mark.slow
 def test_student_version_has_no_solution_and_no_hidden_tests(graded):
-    nb = graded["released"]
-    text = nbformat.writes(nb)
-    for leak in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
-        assert leak not in text, leak
-    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    for leak in ("logaddexp", "np.ndindex(x.shape)", "dout.T @ x", "_ck.", "fresh_seed", "_neuron_ref",
-                 "1000.0", "lr, batch_size"):
-        assert leak not in code, leak  # the solution's body and the hidden tests' code
-    cells = _cells(nb)
-    for gid in SOLUTION_CELLS:
-        assert "raise NotImplementedError" in cells[gid].source, gid
+    cells = support.check_released(HW, graded["released"], leaks=(
+        "logaddexp", "np.ndindex(x.shape)", "dout.T @ x", "_ck.", "fresh_seed", "_neuron_ref", "1000.0",
+        "lr, batch_size"))
     assert "[2.0, 144.0]" in cells["test_chain_rule"].source  # public tests survive
 
 
 @pytest.mark.slow
 def test_grades_csv_and_full_and_zero_marks(graded):
-    rows = {r["student_id"]: r for r in graded["rows"]}
-    assert sorted(rows) == sorted(["b_unchanged", *SUBMISSIONS])
-    assert all(r["max_score"] == "20" for r in rows.values())
-    assert rows["a_solution"]["score"] == "20"
-    assert rows["b_unchanged"]["score"] == "0"
-    assert _tests(graded, "b_unchanged") == ZERO
+    support.check_grades_csv(HW, graded, SUBMISSIONS)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("student", sorted(SUBMISSIONS))
 def test_each_submission_loses_exactly_the_expected_tests(graded, student):
-    expected, got = SUBMISSIONS[student][1], _tests(graded, student)
-    if isinstance(expected, str):  # "at most <other student>": a bound per test
-        bound = SUBMISSIONS[expected.removeprefix("at most ")][1]
-        gained = {t: f"{got[t]} > {bound[t]}" for t in bound if got[t] > bound[t]}
-        assert not gained, f"{student} scored more than {expected}: {gained}"
-    else:
-        assert got == expected
-    row = next(r for r in graded["rows"] if r["student_id"] == student)
-    assert float(row["score"]) == sum(got.values())
+    support.check_submission(HW, graded, SUBMISSIONS, student)
 
 
 @pytest.mark.slow
 def test_hidden_tests_print_their_seed(graded):
-    support.assert_hidden_tests_print_their_seed(HW, graded, HIDDEN)
+    support.assert_hidden_tests_print_their_seed(HW.name, graded, HW.hidden)

@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 import types
-from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -21,33 +20,32 @@ from coursekit import checks
 import homework_support as support
 from homework_support import cells as _cells, nbgrader as _nbgrader
 
-REPO = Path(__file__).resolve().parents[1]
-HW = "hw3_conv"
-SOURCE_NB = REPO / "solutions" / HW / f"{HW}.ipynb"
-
-TEST_POINTS = {
-    "test_forward_basic": 2,
-    "test_forward_stride_padding": 2,
-    "test_backward_numerical": 1,
-    "test_backward_dx": 2,
-    "test_backward_dw": 2,
-    "test_backward_db": 1,
-}
-HIDDEN = {"test_forward_stride_padding", "test_backward_dx", "test_backward_dw", "test_backward_db"}
+HW = support.Homework(
+    "hw3_conv",
+    points={
+        "test_forward_basic": 2,
+        "test_forward_stride_padding": 2,
+        "test_backward_numerical": 1,
+        "test_backward_dx": 2,
+        "test_backward_dw": 2,
+        "test_backward_db": 1,
+    },
+    total=10,
+    solution_cells=("conv2d_forward", "conv2d_backward"),
+    public_only=("test_forward_basic", "test_backward_numerical"),
+    solution_must_not_mention="coursekit.layers",
+)
 
 
 @pytest.fixture(scope="module")
 def source_nb():
-    return nbformat.read(SOURCE_NB, as_version=4)
+    return HW.read()
 
 
 @pytest.fixture(scope="module")
 def solution_namespace(source_nb):
     """The solution cells executed in a fresh namespace, as the notebook would."""
-    ns: dict = {"np": np, "__name__": "hw3_solution"}
-    for cid in ("conv2d_forward", "conv2d_backward"):
-        exec(compile(_cells(source_nb)[cid].source, f"<{cid}>", "exec"), ns)  # noqa: S102
-    return ns
+    return HW.run_solution(source_nb, {"np": np, "__name__": "hw3_solution"})
 
 
 def _ref_forward(x, w, b, *, stride=1, padding=0):
@@ -64,36 +62,14 @@ def test_source_notebook_is_valid_nbformat(source_nb):
 
 
 def test_graded_cells_points_and_locks(source_nb):
-    cells = _cells(source_nb)
-    graded = {gid: c.metadata["nbgrader"]["points"] for gid, c in cells.items() if c.metadata["nbgrader"]["grade"]}
-    assert graded == TEST_POINTS
-    for gid in TEST_POINTS:
-        meta = cells[gid].metadata["nbgrader"]
-        assert meta["locked"] and not meta["solution"], gid
-        hidden = "### BEGIN HIDDEN TESTS" in cells[gid].source
-        assert hidden == (gid in HIDDEN), gid
-    for gid in ("conv2d_forward", "conv2d_backward"):
-        meta = cells[gid].metadata["nbgrader"]
-        assert meta["solution"] and not meta["grade"] and not meta["locked"]
-        assert "### BEGIN SOLUTION" in cells[gid].source and "### END SOLUTION" in cells[gid].source
-        assert "coursekit.layers" not in cells[gid].source  # the solution is written out, not imported
-    # Every other cell is read-only, so nbgrader restores it if a student edits it.
-    for gid, c in cells.items():
-        if gid not in ("conv2d_forward", "conv2d_backward"):
-            assert c.metadata["nbgrader"]["locked"], gid
-
-
-def test_every_test_runs_the_student_code_with_the_reference_disabled(source_nb):
-    cells = _cells(source_nb)
-    for gid in TEST_POINTS:
+    cells = support.check_cell_contract(HW, source_nb)
+    for gid in HW.points:
         src = cells[gid].source
         assert ("reference_disabled" in src or "check_backward" in src
                 or "check_against_reference" in src), gid
-        assert "importlib.reload" in src, gid  # a fresh checks module, whatever the student did
-    for gid in HIDDEN:
+    for gid in HW.hidden:
         src = cells[gid].source
-        hidden = src[src.index("### BEGIN HIDDEN TESTS"):]
-        assert "fresh_seed()" in hidden and "strict=False" in hidden, gid
+        assert "strict=False" in src[src.index("### BEGIN HIDDEN TESTS"):], gid
 
 
 def test_lecture_example_is_in_the_public_test(source_nb):
@@ -290,27 +266,22 @@ def test_checks_does_not_import_torch():
 @pytest.fixture(scope="module")
 def released_nb(tmp_path_factory):
     from autograder import release
-    path = release(HW, tmp_path_factory.mktemp("course"))
+    path = release(HW.name, tmp_path_factory.mktemp("course"))
     return nbformat.read(path, as_version=4)
 
 
 @pytest.mark.slow
 def test_source_notebook_passes_nbgrader_validate(tmp_path):
-    support.assert_validates(SOURCE_NB, tmp_path)
+    support.assert_validates(HW.source, tmp_path)
 
 
 @pytest.mark.slow
 def test_student_version_has_no_solution_and_no_hidden_tests(released_nb):
-    text = nbformat.writes(released_nb)
-    for leak in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
-        assert leak not in text, leak
-    code = "\n".join(c.source for c in released_nb.cells if c.cell_type == "code")
-    for leak in ("np.tensordot", "x_padded", "_ck.", "fresh_seed", "check_backward(", "_ref"):
-        assert leak not in code, leak  # the solution's body and the hidden tests' code
-    cells = _cells(released_nb)
-    for gid in ("conv2d_forward", "conv2d_backward"):
+    cells = support.check_released(HW, released_nb, leaks=(
+        "np.tensordot", "x_padded", "_ck.", "fresh_seed", "check_backward(", "_ref"))
+    for gid in HW.solution_cells:
         src = cells[gid].source
-        assert "raise NotImplementedError" in src and "def " + gid in src
+        assert "def " + gid in src
         ns = {"np": np}
         exec(compile(src, gid, "exec"), ns)  # noqa: S102
         with pytest.raises(NotImplementedError):
@@ -319,12 +290,12 @@ def test_student_version_has_no_solution_and_no_hidden_tests(released_nb):
     assert "[4, 3, 4]" in cells["test_forward_basic"].source
     assert "check_backward_numerically" in cells["test_backward_numerical"].source
     assert {gid: c.metadata["nbgrader"]["points"] for gid, c in cells.items()
-            if c.metadata["nbgrader"].get("grade")} == TEST_POINTS
+            if c.metadata["nbgrader"].get("grade")} == HW.points
 
 
 @pytest.mark.slow
 def test_student_version_fails_nbgrader_validate(released_nb, tmp_path):
-    path = tmp_path / f"{HW}.ipynb"
+    path = tmp_path / f"{HW.name}.ipynb"
     nbformat.write(released_nb, path)
     out = "".join(_nbgrader(["validate", str(path)], tmp_path).stdout)
     assert "NotImplementedError" in out or "VALIDATION FAILED" in out, out[-2000:]

@@ -8,82 +8,54 @@ the gradebook.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
 import numpy as np
 import pytest
 
 import coursekit.layers as ref
 from coursekit import checks
 import homework_support as support
-from homework_support import GAMING, cells as _cells, replace as _replace
+from homework_support import GAMING, replace as _replace
 
-REPO = Path(__file__).resolve().parents[1]
-HW = "hw4_batchnorm"
-SOURCE_NB = REPO / "solutions" / HW / f"{HW}.ipynb"
-
-TEST_POINTS = {
-    "test_batchnorm_forward_train": 2,
-    "test_batchnorm_forward_eval": 1,
-    "test_batchnorm_backward": 3,
-    "test_spatial_batchnorm": 2,
-    "test_dropout_forward": 2,
-    "test_dropout_backward": 1,
-    "test_convnet_training": 3,
-}
-TOTAL = 14
-HIDDEN = set(TEST_POINTS) - {"test_convnet_training"}  # the training test is public only
-SOLUTION_CELLS = ("batchnorm", "spatial_batchnorm", "dropout", "train_convnet")
-FULL = {k: float(v) for k, v in TEST_POINTS.items()}
-ZERO = dict.fromkeys(FULL, 0.0)
-
-
-def _lose(*tests):
-    return {**FULL, **dict.fromkeys(tests, 0.0)}
+HW = support.Homework(
+    "hw4_batchnorm",
+    points={
+        "test_batchnorm_forward_train": 2,
+        "test_batchnorm_forward_eval": 1,
+        "test_batchnorm_backward": 3,
+        "test_spatial_batchnorm": 2,
+        "test_dropout_forward": 2,
+        "test_dropout_backward": 1,
+        "test_convnet_training": 3,
+    },
+    total=14,
+    solution_cells=("batchnorm", "spatial_batchnorm", "dropout", "train_convnet"),
+    public_only=("test_convnet_training",),
+    solution_must_not_mention="coursekit.layers",  # train_convnet builds on coursekit's ConvNet and Solver
+)
+FULL, _lose = HW.full, HW.lose
 
 
 @pytest.fixture(scope="module")
 def source_nb():
-    return nbformat.read(SOURCE_NB, as_version=4)
+    return HW.read()
 
 
 @pytest.fixture(scope="module")
 def sol(source_nb):
     """The solution cells executed in a fresh namespace, as the notebook would."""
-    ns: dict = {"np": np, "__name__": "hw4_solution"}
-    for cid in SOLUTION_CELLS:
-        exec(compile(_cells(source_nb)[cid].source, f"<{cid}>", "exec"), ns)  # noqa: S102
-    return ns
+    return HW.run_solution(source_nb, {"np": np, "__name__": "hw4_solution"})
 
 
 # ------------------------------------------------------------------ notebook shape
 
 
 def test_graded_cells_points_and_locks(source_nb):
-    nbformat.validate(source_nb)
-    cells = _cells(source_nb)
-    graded = {gid: c.metadata["nbgrader"]["points"] for gid, c in cells.items() if c.metadata["nbgrader"]["grade"]}
-    assert graded == TEST_POINTS and sum(TEST_POINTS.values()) == TOTAL
-    for gid in TEST_POINTS:
-        meta = cells[gid].metadata["nbgrader"]
-        assert meta["locked"] and not meta["solution"], gid
+    cells = support.check_cell_contract(HW, source_nb)
+    for gid in HW.hidden:
         src = cells[gid].source
-        assert ("### BEGIN HIDDEN TESTS" in src) == (gid in HIDDEN), gid
-        assert "importlib.reload" in src, gid  # a fresh checks module, whatever the student did
-        if gid in HIDDEN:
-            hidden = src[src.index("### BEGIN HIDDEN TESTS"):]
-            public = src.split("### BEGIN")[0]
-            assert "fresh_seed()" in hidden, gid
-            assert "reference_disabled" in public or "check_backward_numerically" in public, gid
-            assert "check_against_reference" in hidden or "check_backward" in hidden, gid
-    for gid in SOLUTION_CELLS:
-        meta = cells[gid].metadata["nbgrader"]
-        assert meta["solution"] and not meta["grade"] and not meta["locked"]
-        assert "### BEGIN SOLUTION" in cells[gid].source and "coursekit.layers" not in cells[gid].source
-    for gid, c in cells.items():
-        if gid not in SOLUTION_CELLS:
-            assert c.metadata["nbgrader"]["locked"], gid
+        hidden, public = src[src.index("### BEGIN HIDDEN TESTS"):], src.split("### BEGIN")[0]
+        assert "reference_disabled" in public or "check_backward_numerically" in public, gid
+        assert "check_against_reference" in hidden or "check_backward" in hidden, gid
     assert "time_budget(\"train_convnet\", 60)" in cells["test_convnet_training"].source
     assert "at_least=0.90" in cells["test_convnet_training"].source
 
@@ -138,11 +110,10 @@ def test_solution_convnet_reaches_the_target(sol):
 
 @pytest.mark.slow
 def test_source_notebook_passes_nbgrader_validate(tmp_path):
-    support.assert_validates(SOURCE_NB, tmp_path)
+    support.assert_validates(HW.source, tmp_path)
 
 
-def _variant(*edits):
-    return support.variant(SOURCE_NB, *edits)
+_variant = HW.variant
 
 
 BN_RUNNING_IN_TRAINING = ("batchnorm", _replace(
@@ -181,48 +152,28 @@ SUBMISSIONS = {
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Release, build the submissions, grade them all with one CLI run."""
-    return support.grade_all(HW, SOURCE_NB, SUBMISSIONS, tmp_path_factory.mktemp("grading"))
-
-
-def _tests(graded, student):
-    return support.scores_by_test(HW, graded, student, FULL)
+    return HW.grade_all(SUBMISSIONS, tmp_path_factory.mktemp("grading"))
 
 
 @pytest.mark.slow
 def test_student_version_has_no_solution_and_no_hidden_tests(graded):
-    nb = graded["released"]
-    text = nbformat.writes(nb)
-    for leak in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
-        assert leak not in text, leak
-    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    for leak in ("N / (N - 1)", "transpose(0, 2, 3, 1)", "rng.random(x.shape) >=", "_ck.", "fresh_seed",
-                 "_bn_case", "ThreeLayerConvNet(num_filters"):
-        assert leak not in code, leak  # the solution's body and the hidden tests' code
-    cells = _cells(nb)
-    for gid in SOLUTION_CELLS:
-        assert "raise NotImplementedError" in cells[gid].source, gid
+    cells = support.check_released(HW, graded["released"], leaks=(
+        "N / (N - 1)", "transpose(0, 2, 3, 1)", "rng.random(x.shape) >=", "_ck.", "fresh_seed", "_bn_case",
+        "ThreeLayerConvNet(num_filters"))
     assert "[1.1, 20.9]" in cells["test_batchnorm_forward_train"].source  # public tests survive
 
 
 @pytest.mark.slow
 def test_grades_csv_and_full_and_zero_marks(graded):
-    rows = {r["student_id"]: r for r in graded["rows"]}
-    assert sorted(rows) == sorted(["b_unchanged", *SUBMISSIONS])
-    assert all(r["max_score"] == str(TOTAL) for r in rows.values())
-    assert rows["a_solution"]["score"] == str(TOTAL)
-    assert rows["b_unchanged"]["score"] == "0"
-    assert _tests(graded, "b_unchanged") == ZERO
+    support.check_grades_csv(HW, graded, SUBMISSIONS)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("student", sorted(SUBMISSIONS))
 def test_each_submission_loses_exactly_the_expected_tests(graded, student):
-    expected = SUBMISSIONS[student][1]
-    assert _tests(graded, student) == expected
-    row = next(r for r in graded["rows"] if r["student_id"] == student)
-    assert float(row["score"]) == sum(expected.values())
+    support.check_submission(HW, graded, SUBMISSIONS, student)
 
 
 @pytest.mark.slow
 def test_hidden_tests_print_their_seed(graded):
-    support.assert_hidden_tests_print_their_seed(HW, graded, HIDDEN)
+    support.assert_hidden_tests_print_their_seed(HW.name, graded, HW.hidden)

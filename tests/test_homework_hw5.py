@@ -10,87 +10,57 @@ autograder gives it no points (a person does), so "full marks" below means all
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from coursekit import checks  # noqa: E402
 from coursekit.nn import augment, models, train  # noqa: E402
 import homework_support as support
-from homework_support import cells as _cells, replace as _replace
+from homework_support import replace as _replace
 
-REPO = Path(__file__).resolve().parents[1]
-HW = "hw5_torch_cnn"
-SOURCE_NB = REPO / "solutions" / HW / f"{HW}.ipynb"
-
-TEST_POINTS = {
-    "test_device": 1,
-    "test_lenet5": 2,
-    "test_residual_block": 3,
-    "test_random_shift": 2,
-    "test_train_one_epoch": 2,
-    "test_evaluate": 1,
-    "test_mnist_training": 3,
-}
-MANUAL = {"analysis": 3}
-TOTAL = 14  # automatic points; the analysis adds 3, graded by hand
-HIDDEN = set(TEST_POINTS) - {"test_device", "test_mnist_training"}
-SOLUTION_CELLS = ("get_device", "lenet5", "residual_block", "random_shift", "loops", "train_mnist")
-FULL = {**{k: float(v) for k, v in TEST_POINTS.items()}, "analysis": 0.0}  # the manual cell waits for a person
-ZERO = dict.fromkeys(FULL, 0.0)
-MAX = {**{k: float(v) for k, v in TEST_POINTS.items()}, "analysis": 3.0}
-
-
-def _lose(*tests):
-    return {**FULL, **dict.fromkeys(tests, 0.0)}
+HW = support.Homework(
+    "hw5_torch_cnn",
+    points={
+        "test_device": 1,
+        "test_lenet5": 2,
+        "test_residual_block": 3,
+        "test_random_shift": 2,
+        "test_train_one_epoch": 2,
+        "test_evaluate": 1,
+        "test_mnist_training": 3,
+    },
+    total=14,  # automatic points; the analysis adds 3, graded by hand
+    solution_cells=("get_device", "lenet5", "residual_block", "random_shift", "loops", "train_mnist"),
+    public_only=("test_device", "test_mnist_training"),
+    manual={"analysis": 3},
+)
+FULL, _lose = HW.full, HW.lose  # FULL: the analysis at 0 until a person grades it
 
 
 @pytest.fixture(scope="module")
 def source_nb():
-    return nbformat.read(SOURCE_NB, as_version=4)
+    return HW.read()
 
 
 @pytest.fixture(scope="module")
 def sol(source_nb):
     """The solution cells executed in a fresh namespace, as the notebook would."""
     import torch.nn.functional as F
-    ns: dict = {"np": np, "torch": torch, "nn": torch.nn, "F": F, "__name__": "hw5_solution"}
-    for cid in SOLUTION_CELLS:
-        exec(compile(_cells(source_nb)[cid].source, f"<{cid}>", "exec"), ns)  # noqa: S102
-    return ns
+    return HW.run_solution(source_nb, {"np": np, "torch": torch, "nn": torch.nn, "F": F, "__name__": "hw5_solution"})
 
 
 # ------------------------------------------------------------------ notebook shape
 
 
 def test_graded_cells_points_and_locks(source_nb):
-    nbformat.validate(source_nb)
-    cells = _cells(source_nb)
-    graded = {gid: c.metadata["nbgrader"]["points"] for gid, c in cells.items() if c.metadata["nbgrader"]["grade"]}
-    assert graded == {**TEST_POINTS, **MANUAL}
+    cells = support.check_cell_contract(HW, source_nb)
     analysis = cells["analysis"]
     assert analysis.cell_type == "markdown"
     meta = analysis.metadata["nbgrader"]
     assert meta["solution"] and meta["grade"] and not meta["locked"]  # nbgrader's manually graded answer
-    for gid in TEST_POINTS:
-        meta = cells[gid].metadata["nbgrader"]
-        assert meta["locked"] and not meta["solution"], gid
-        src = cells[gid].source
-        assert ("### BEGIN HIDDEN TESTS" in src) == (gid in HIDDEN), gid
-        assert "importlib.reload" in src and "reference_disabled" in src, gid
-        if gid in HIDDEN:
-            assert "fresh_seed()" in src[src.index("### BEGIN HIDDEN TESTS"):], gid
-    for gid in SOLUTION_CELLS:
-        meta = cells[gid].metadata["nbgrader"]
-        assert meta["solution"] and not meta["grade"] and not meta["locked"]
-        assert "### BEGIN SOLUTION" in cells[gid].source and "coursekit" not in cells[gid].source
-    for gid, c in cells.items():
-        if gid not in (*SOLUTION_CELLS, "analysis"):
-            assert c.metadata["nbgrader"]["locked"], gid
+    for gid in HW.points:
+        assert "reference_disabled" in cells[gid].source, gid
     assert "61706" in cells["test_lenet5"].source
 
 
@@ -143,11 +113,10 @@ def test_solution_mnist_reaches_the_target(sol):
 
 @pytest.mark.slow
 def test_source_notebook_passes_nbgrader_validate(tmp_path):
-    support.assert_validates(SOURCE_NB, tmp_path)
+    support.assert_validates(HW.source, tmp_path)
 
 
-def _variant(*edits):
-    return support.variant(SOURCE_NB, *edits)
+_variant = HW.variant
 
 
 NO_SKIP = ("residual_block", _replace("        return F.relu(out + self.shortcut(x))\n",
@@ -182,29 +151,14 @@ SUBMISSIONS = {
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Release, build the submissions, grade them all with one CLI run."""
-    return support.grade_all(HW, SOURCE_NB, SUBMISSIONS, tmp_path_factory.mktemp("grading"))
-
-
-def _tests(graded, student):
-    from autograder import grading
-    tests = grading.read_scores(HW, student, graded["course"])[2]
-    assert {gid: mx for gid, (_, mx) in tests.items()} == MAX
-    return {gid: score for gid, (score, _) in tests.items()}
+    return HW.grade_all(SUBMISSIONS, tmp_path_factory.mktemp("grading"))
 
 
 @pytest.mark.slow
 def test_student_version_has_no_solution_and_no_hidden_tests(graded):
-    nb = graded["released"]
-    text = nbformat.writes(nb)
-    for leak in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
-        assert leak not in text, leak
-    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    for leak in ("nn.Conv2d(1, 6, 5, padding=2)", "out + self.shortcut(x)", "optimizer.zero_grad()", "_ck.",
-                 "fresh_seed", "_copy_state", "StepLR"):
-        assert leak not in code, leak  # the solution's body and the hidden tests' code
-    cells = _cells(nb)
-    for gid in SOLUTION_CELLS:
-        assert "raise NotImplementedError" in cells[gid].source, gid
+    cells = support.check_released(HW, graded["released"], leaks=(
+        "nn.Conv2d(1, 6, 5, padding=2)", "out + self.shortcut(x)", "optimizer.zero_grad()", "_ck.",
+        "fresh_seed", "_copy_state", "StepLR"))
     assert "print(f\"computing on {device}\")" in cells["get_device"].source
     assert "61706" in cells["test_lenet5"].source  # public tests survive
     assert "fc1" not in cells["analysis"].source and "YOUR ANSWER HERE" in cells["analysis"].source
@@ -212,23 +166,15 @@ def test_student_version_has_no_solution_and_no_hidden_tests(graded):
 
 @pytest.mark.slow
 def test_grades_csv_and_full_and_zero_marks(graded):
-    rows = {r["student_id"]: r for r in graded["rows"]}
-    assert sorted(rows) == sorted(["b_unchanged", *SUBMISSIONS])
-    assert all(r["max_score"] == str(TOTAL + 3) for r in rows.values())  # with the analysis
-    assert rows["a_solution"]["score"] == str(TOTAL)
-    assert rows["b_unchanged"]["score"] == "0"
-    assert _tests(graded, "b_unchanged") == ZERO
+    support.check_grades_csv(HW, graded, SUBMISSIONS)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("student", sorted(SUBMISSIONS))
 def test_each_submission_loses_exactly_the_expected_tests(graded, student):
-    expected = SUBMISSIONS[student][1]
-    assert _tests(graded, student) == expected
-    row = next(r for r in graded["rows"] if r["student_id"] == student)
-    assert float(row["score"]) == sum(expected.values())
+    support.check_submission(HW, graded, SUBMISSIONS, student)
 
 
 @pytest.mark.slow
 def test_hidden_tests_print_their_seed(graded):
-    support.assert_hidden_tests_print_their_seed(HW, graded, HIDDEN)
+    support.assert_hidden_tests_print_their_seed(HW.name, graded, HW.hidden)

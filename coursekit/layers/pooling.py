@@ -68,8 +68,8 @@ def maxpool2d_forward(x, *, kernel_size=2, stride=None, strict=True):
     x, geom = _pool_setup("maxpool2d_forward", x, kernel_size, stride, strict)
     taps = _taps(geom)
     out = x[next(taps)].copy()
-    for tap in taps:
-        np.maximum(out, x[tap], out=out)
+    for pixels in taps:
+        np.maximum(out, x[pixels], out=out)
     return out, MaxPoolCache(x, out, geom)
 
 
@@ -124,9 +124,9 @@ def _route_by_tap(x, out, dout, dx, geom):
     """Any windows: visit each position in the window, the first maximum claiming the gradient."""
     dx[...] = 0
     unclaimed = np.ones(out.shape, dtype=bool)
-    for tap in _taps(geom):
-        wins = (x[tap] == out) & unclaimed
-        dx[tap] += np.where(wins, dout, 0)
+    for pixels in _taps(geom):
+        wins = (x[pixels] == out) & unclaimed
+        dx[pixels] += np.where(wins, dout, 0)
         unclaimed &= ~wins
 
 
@@ -140,8 +140,8 @@ def avgpool2d_forward(x, *, kernel_size=2, stride=None, strict=True):
     x, geom = _pool_setup("avgpool2d_forward", x, kernel_size, stride, strict)
     taps = _taps(geom)
     out = x[next(taps)].copy()
-    for tap in taps:
-        out += x[tap]
+    for pixels in taps:
+        out += x[pixels]
     out /= geom.kernel[0] * geom.kernel[1]
     return out, AvgPoolCache(geom, x.dtype)
 
@@ -152,8 +152,8 @@ def avgpool2d_backward(dout, cache: AvgPoolCache):
     dout = _check_dout("avgpool2d_backward", dout, geom)
     share = dout / (geom.kernel[0] * geom.kernel[1])
     dx = np.zeros(geom.x_shape, dtype=np.result_type(share, dtype))
-    for tap in _taps(geom):
-        dx[tap] += share
+    for pixels in _taps(geom):
+        dx[pixels] += share
     return dx
 
 

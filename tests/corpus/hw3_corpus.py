@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 
 import nbformat
 from nbformat.v4 import new_code_cell

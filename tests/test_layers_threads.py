@@ -95,7 +95,7 @@ def test_map_batches_runs_in_order_on_two_threads_and_restores_blas(two_threads)
         return s.start
 
     assert map_batches(work, batches(40, 4)) == list(range(0, 40, 4))
-    assert seen == {threading.current_thread().name, "coursekit-layers_0"}, f"slices ran on {seen}"
+    assert seen == {threading.current_thread().name, "coursekit-layers-1"}, f"slices ran on {seen}"
     assert blas_threads() == 2, "the BLAS thread count was not restored"
 
 
@@ -130,6 +130,20 @@ def test_concurrent_callers_get_their_own_results(two_threads, conv_arrays):
     for k, got in results.items():
         for name, a, b in zip(["out", "dx", "dw", "db"], got, expected):
             assert np.array_equal(a, b), f"caller {k}: conv {name} differs from a lone call"
+
+
+def test_layers_run_serially_where_no_thread_may_start(two_threads, conv_arrays, monkeypatch):
+    expected = conv_pass(*conv_arrays)
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    monkeypatch.setattr(_threads, "_workers", None)
+    monkeypatch.setattr(_threads, "_refused", False)
+    for name, a, b in zip(["out", "dx", "dw", "db"], conv_pass(*conv_arrays), expected):
+        assert np.array_equal(a, b), f"conv {name} differs when threads are refused"
+    assert _threads._refused and _threads._workers is None
 
 
 def _conv_in_child(queue):

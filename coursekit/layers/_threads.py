@@ -7,25 +7,65 @@ count follows numpy's BLAS (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` or
 
 While the slices run, BLAS is held at one thread per call, so the slice threads do not
 each start their own BLAS threads on the same cores; the previous count is restored after.
+Where the system refuses to start a thread (a process limit), the layers run serially.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from functools import cache
 
 import numpy as np
 
+
+class _Workers:
+    """Threads 1 .. count of a parallel region (the caller is thread 0), each with its own queue.
+
+    All are started before any work is handed out, so a refused thread leaves nothing behind.
+    """
+
+    def __init__(self, count: int):
+        self.queues: list[queue.SimpleQueue] = []
+        try:
+            for k in range(1, count + 1):
+                q = queue.SimpleQueue()
+                threading.Thread(target=self._serve, args=(q,), name=f"coursekit-layers-{k}", daemon=True).start()
+                self.queues.append(q)
+        except RuntimeError:  # "can't start new thread"
+            self.close()
+            raise
+
+    @staticmethod
+    def _serve(q: queue.SimpleQueue) -> None:
+        while (item := q.get()) is not None:
+            job, future = item
+            try:
+                future.set_result(job())
+            except BaseException as err:  # handed to the caller, which re-raises it
+                future.set_exception(err)
+
+    def submit(self, k: int, job) -> Future:
+        future: Future = Future()
+        self.queues[k - 1].put((job, future))
+        return future
+
+    def close(self) -> None:
+        for q in self.queues:
+            q.put(None)
+
+
 _lock = threading.Lock()  # one parallel region at a time: the BLAS setting is process-wide
-_pool: ThreadPoolExecutor | None = None
+_workers: _Workers | None = None
+_refused = False  # the system would not start a thread: stay serial
 _local = threading.local()
 
 
 def _forget_threads():  # a forked child has none of its parent's threads
-    global _lock, _pool, _local
-    _lock, _pool, _local = threading.Lock(), None, threading.local()
+    global _lock, _workers, _local
+    _lock, _workers, _local = threading.Lock(), None, threading.local()
 
 
 os.register_at_fork(after_in_child=_forget_threads)
@@ -65,29 +105,44 @@ def map_batches(fn, slices: list[slice], *, parallel: bool = True) -> list:
     threads = min(before, len(slices)) if parallel else 1
     if threads == 1 or not _lock.acquire(blocking=False):  # a concurrent call runs serially
         return [fn(s) for s in slices]
-    global _pool
     try:
-        if _pool is None or _pool._max_workers != threads - 1:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="coursekit-layers")
+        workers = _workers_for(threads - 1)
+        if workers is None:
+            return [fn(s) for s in slices]
         blas = _numpy_blas()
         blas.set_num_threads(1)
         try:
-            return _run_shares(fn, slices, threads)
+            return _run_shares(fn, slices, threads, workers)
         finally:
             blas.set_num_threads(before)
     finally:
         _lock.release()
 
 
-def _run_shares(fn, slices, threads):
+def _workers_for(count: int) -> _Workers | None:
+    """The worker threads, started once (again if the count changes); None if the system refuses."""
+    global _workers, _refused
+    if _workers is None or len(_workers.queues) != count:
+        if _workers is not None:
+            _workers.close()
+            _workers = None
+        if _refused:
+            return None
+        try:
+            _workers = _Workers(count)
+        except RuntimeError:
+            _refused = True
+            return None
+    return _workers
+
+
+def _run_shares(fn, slices, threads, workers):
     """Thread k takes slices k, k + threads, ...; the calling thread is thread 0."""
 
     def share(k):
         return [fn(s) for s in slices[k::threads]]
 
-    others = [_pool.submit(share, k) for k in range(1, threads)]
+    others = [workers.submit(k, lambda k=k: share(k)) for k in range(1, threads)]
     try:
         shares = [share(0)]
     finally:  # every slice has stopped writing before the caller goes on, even after an error
@@ -103,8 +158,8 @@ def _run_shares(fn, slices, threads):
 def scratch(shape, dtype) -> np.ndarray:
     """An uninitialised array that belongs to the calling thread and is reused from call to call.
 
-    A fresh large array costs page faults on first touch, and page faults from several
-    threads queue on one lock in the kernel. Valid until the same thread's next call.
+    A fresh large array costs page faults on first touch at every call; one buffer per
+    thread, kept, pays them once. Valid until the same thread's next call.
     """
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize

@@ -175,11 +175,13 @@ def test_only_layers_with_enough_work_use_threads(monkeypatch):
     with threadpool_limits(2):
         if blas_threads() < 2:
             pytest.skip("numpy's BLAS cannot use 2 threads on this machine")
-        out, cache = conv2d_forward(rng.standard_normal((50, 6, 14, 14)), rng.standard_normal((16, 6, 5, 5)), np.zeros(16))
+        x, w = rng.standard_normal((50, 6, 14, 14)), rng.standard_normal((16, 6, 5, 5))  # LeNet's second conv
+        out, cache = conv2d_forward(x, w, np.zeros(16))
         conv2d_backward(out, cache)
         pooled, pool_cache = maxpool2d_forward(rng.standard_normal((50, 6, 28, 28)))
         maxpool2d_backward(pooled, pool_cache)
         assert calls == [], "a LeNet-sized layer ran on threads"
-        out, cache = conv2d_forward(rng.standard_normal((64, 3, 32, 32)), rng.standard_normal((32, 3, 3, 3)), np.zeros(32), padding=1)
+        x, w = rng.standard_normal((64, 3, 32, 32)), rng.standard_normal((32, 3, 3, 3))  # the benchmark's first case
+        out, cache = conv2d_forward(x, w, np.zeros(32), padding=1)
         conv2d_backward(out, cache)
         assert len(calls) == 2, "the forward and backward of a 57-million multiply-add conv should use threads"

@@ -108,8 +108,9 @@ class Conv2dCache(NamedTuple):
 def _im2col(xp, geom: ConvGeometry):
     """Gather every window of the padded images ``xp`` (B, C, Hp, Wp) in one copy.
 
-    Returns the calling thread's scratch buffer (overwritten by its next call) as cols of shape (B, C*KH*KW, H_out*W_out): ``cols[n, :, t]`` is the window of
-    output pixel t of image n, flattened in the order (c, p, q) of ``w[f]``.
+    Returns cols of shape (B, C*KH*KW, H_out*W_out): ``cols[n, :, t]`` is the window of
+    output pixel t of image n, flattened in the order (c, p, q) of ``w[f]``. cols is the
+    calling thread's scratch buffer, overwritten by that thread's next call.
     """
     n, c = xp.shape[:2]
     kh, kw = geom.w_shape[2:]

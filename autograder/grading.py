@@ -42,6 +42,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -223,7 +224,7 @@ def release(hw: str, course_dir: Path | None = None, *, solutions_dir: Path = SO
             and stamp.read_text() == _solutions_digest(hw, solutions_dir) and _in_gradebook(hw, course_dir):
         return released
     course_dir = prepare_course(hw, course_dir, solutions_dir=solutions_dir)
-    open_gradebook(gradebook_url(course_dir)).close()  # a clear error for a bad URL before nbgrader's traceback
+    _gradebook(course_dir).close()  # a clear error for a bad URL before nbgrader's traceback
     proc = run_nbgrader(["generate_assignment", hw, "--force"], course_dir)
     if proc.returncode != 0 or not released.is_file():
         raise GradingError(f"nbgrader generate_assignment {hw} failed:\n{_tail(proc)}")
@@ -260,8 +261,6 @@ def make_template(hw: str, course_dir: Path) -> Path:
             for student in list(gb.students):
                 gb.remove_student(student.id)
     else:
-        import tempfile
-
         scratch = Path(tempfile.mkdtemp(prefix=".template.", dir=target.parent))
         try:
             (scratch / "source").symlink_to(course_dir / "source", target_is_directory=True)
@@ -281,8 +280,9 @@ def ensure_template(hw: str, course_dir: Path) -> Path:
     return target if target.is_file() else make_template(hw, course_dir)
 
 
-def _gradebook(course_dir: Path):
-    return open_gradebook(gradebook_url(course_dir))
+def _gradebook(course_dir: Path, db_url: str | None = None):
+    """The course's gradebook, or the one at ``db_url``."""
+    return open_gradebook(db_url or gradebook_url(course_dir))
 
 
 def assignment_max_score(hw: str, course_dir: Path) -> float:
@@ -292,7 +292,7 @@ def assignment_max_score(hw: str, course_dir: Path) -> float:
 
 def read_scores(hw: str, student_id: str, course_dir: Path, *, db_url: str | None = None) -> tuple:
     """``(score, max_score, {grade_id: (score, max_score)})`` from the gradebook (the course's, or ``db_url``)."""
-    with open_gradebook(db_url or gradebook_url(course_dir)) as gb:
+    with _gradebook(course_dir, db_url) as gb:
         submission = gb.find_submission(hw, student_id)
         tests = {}
         for notebook in submission.notebooks:

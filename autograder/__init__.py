@@ -1,10 +1,7 @@
-"""Instructor tooling on top of nbgrader: release homework, grade submissions.
+"""Instructor tooling on top of nbgrader: release homework, grade submissions, feedback, export.
 
-The command line (``python -m autograder``) is a thin layer over the functions
-in :mod:`autograder.grading`.
+The command line (``python -m autograder``) is a thin layer over :mod:`autograder.grading`.
+This package imports nothing on its own: the student's side of grading
+(:mod:`autograder.runner`) imports :mod:`autograder.wire` from it and must not pay for
+(or see) the grader.
 """
-from .grading import (DEFAULT_COURSE_DIR, GradeResult, GradingError, grade, grade_one, preflight,
-                      prepare_course, read_scores, release, write_csv)
-
-__all__ = ["DEFAULT_COURSE_DIR", "GradeResult", "GradingError", "grade", "grade_one", "preflight",
-           "prepare_course", "read_scores", "release", "write_csv"]

@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 from . import grading
-from .sandbox import Limits
+from .bench import bench
+from .reports import feedback, report
+from .sandbox import Limits, isolation_report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,16 +29,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     def limit_args(p):
         d = Limits()
-        p.add_argument("--cell-timeout", type=int, default=None,
-                       help="seconds per cell (default: Execute.timeout in autograder/nbgrader_config.py)")
+        p.add_argument("--cell-timeout", type=float, default=d.cell_timeout,
+                       help="seconds for one notebook cell, and for one test's calls (default: %(default)s)")
         p.add_argument("--timeout", type=float, default=d.notebook_timeout,
-                       help="wall-clock seconds per notebook (default: %(default)s)")
+                       help="wall-clock seconds per submission (default: %(default)s)")
         p.add_argument("--memory-mb", type=int, default=d.memory_bytes // 2 ** 20,
-                       help="memory cap of a kernel, MiB (default: %(default)s)")
+                       help="memory cap of a submission, all its processes together, MiB (default: %(default)s)")
+        p.add_argument("--max-processes", type=int, default=d.max_pids,
+                       help="processes and threads a submission may run at once (default: %(default)s)")
         p.add_argument("--output-kb", type=int, default=d.output_bytes // 1024,
-                       help="outputs kept per notebook, KiB (default: %(default)s)")
-        p.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto",
-                       help="run kernels in bubblewrap: auto (if it works here), bwrap (required), none")
+                       help="printed output kept per submission, KiB (default: %(default)s)")
+        p.add_argument("--sandbox", choices=("bwrap", "none"), default="bwrap",
+                       help="bwrap (default): bubblewrap and a cgroup, refused with the fix named where they "
+                            "cannot be had; none: run student code with your own rights (says so in the export)")
 
     rel = sub.add_parser("release", help="generate the student version of a homework (and its gradebook entries)")
     rel.add_argument("hw", help="homework id, a folder under solutions/ (e.g. hw3_conv)")
@@ -94,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _limits(args) -> Limits:
-    return Limits(notebook_timeout=args.timeout, memory_bytes=args.memory_mb * 2 ** 20,
-                  output_bytes=args.output_kb * 1024, sandbox=args.sandbox)
+    return Limits(notebook_timeout=args.timeout, cell_timeout=args.cell_timeout, memory_bytes=args.memory_mb * 2 ** 20,
+                  max_pids=args.max_processes, output_bytes=args.output_kb * 1024, sandbox=args.sandbox)
 
 
 def main(argv=None) -> int:
@@ -111,10 +116,8 @@ def main(argv=None) -> int:
             print(f"collected {n} submissions into {args.course_dir / 'collected' / args.hw}")
         elif args.command == "grade":
             limits = _limits(args)
-            from .sandbox import isolation_report
             print(f"isolation: {isolation_report(limits)}", file=sys.stderr)
-            results = grading.grade(args.hw, args.submissions, args.out, args.course_dir,
-                                    cell_timeout=args.cell_timeout, jobs=args.jobs, students=args.student,
+            results = grading.grade(args.hw, args.submissions, args.out, args.course_dir, jobs=args.jobs, students=args.student,
                                     force=args.force, roster=args.roster, limits=limits,
                                     progress=False if args.no_progress else None, executor=args.executor,
                                     scheduler=args.scheduler)
@@ -125,18 +128,15 @@ def main(argv=None) -> int:
             where = f"wrote {args.out} " if args.out else ""
             print(f"{where}({len(results)} students: {summary})")
         elif args.command == "feedback":
-            from .reports import feedback
             paths = feedback(args.hw, args.course_dir, students=args.student)
             print(f"wrote {len(paths)} feedback pages under {args.course_dir / 'feedback'}")
         elif args.command == "export":
             rows = grading.export(args.course_dir, args.hw, args.to, roster=args.roster, with_reason=args.reasons)
             print(f"wrote {args.to} ({len(rows)} rows)")
         elif args.command == "report":
-            from .reports import report
             png, html = report(args.hw, args.course_dir, args.out)
             print(f"wrote {png} and {html}")
         elif args.command == "bench":
-            from .bench import bench
             bench(args.hw, args.n, args.jobs, broken=args.broken, workdir=args.workdir)
     except grading.GradingError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -31,35 +31,32 @@ import threading
 import uuid
 from pathlib import Path
 
-from .jobs import failure_record, grade_job_guarded, record_path
+from distributed import Client, as_completed
+
+from .gradebook import GradingError, nbgrader_env
+from .jobs import failure_record, grade_job_guarded
+from .layout import Course
+from .records import Job, Status
 
 _ONE_JOB_AT_A_TIME = threading.Lock()
 CONNECT_TIMEOUT_S = 30
 WORKERS_TIMEOUT_S = 60
 
 
-def grade_task(job: dict) -> dict:
+def grade_task(job: Job):
     """The task a Dask worker runs for one student."""
-    import warnings
-
-    from .grading import nbgrader_env
-
-    os.environ["PATH"] = nbgrader_env()["PATH"]  # the gradebook calls `alembic`
-    warnings.filterwarnings("ignore", message=".*not in session.*")  # SQLAlchemy chatter inside nbgrader
+    os.environ["PATH"] = nbgrader_env()["PATH"]
     with _ONE_JOB_AT_A_TIME:
         return grade_job_guarded(job)
 
 
 def worker_problem(course_dir: str, hw: str) -> str | None:
     """Run on each worker before grading: why it cannot grade ``hw`` here, or ``None``."""
-    released = Path(course_dir) / "release" / hw / f"{hw}.ipynb"
+    course = Course.at(course_dir)
+    released = course.released(hw)
     if not released.is_file():
         return f"does not see {released} (the course folder must be shared at the same path)"
-    try:
-        import nbgrader.apps  # noqa: F401
-    except ImportError as exc:
-        return f"cannot import nbgrader ({exc}): run the workers in the course's environment"
-    probe = record_path(course_dir, hw, f".probe-{uuid.uuid4().hex}")
+    probe = course.record(hw, f".probe-{uuid.uuid4().hex}")
     try:
         probe.parent.mkdir(parents=True, exist_ok=True)
         probe.write_text("")
@@ -69,54 +66,62 @@ def worker_problem(course_dir: str, hw: str) -> str | None:
     return None
 
 
-def run_jobs_on_cluster(jobs, scheduler: str, *, deadline_s: float, on_result, log=print) -> None:
-    """Run ``jobs`` on the Dask cluster at ``scheduler``; call ``on_result(record)`` as each finishes."""
-    from .grading import GradingError
+class DaskExecutor:
+    """Jobs on the Dask cluster whose scheduler is at ``scheduler``."""
 
-    try:
-        from distributed import Client, as_completed
-    except ImportError as exc:  # pragma: no cover - distributed is in requirements.txt
-        raise GradingError(f"--executor dask needs the `distributed` package: {exc}") from exc
-    jobs = list(jobs)
-    if not jobs:
-        return
-    try:
-        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise GradingError(f"cannot reach the Dask scheduler at {scheduler}: {type(exc).__name__}: {exc}") from exc
-    with client:
+    def __init__(self, scheduler: str, log=print):
+        self.scheduler, self.log = scheduler, log
+
+    def run(self, jobs, on_result, *, deadline_s: float) -> None:
+        jobs = list(jobs)
+        if not jobs:
+            return
+        try:
+            client = Client(self.scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise GradingError(f"cannot reach the Dask scheduler at {self.scheduler}: "
+                               f"{type(exc).__name__}: {exc}") from exc
+        with client:
+            workers = self._check_workers(client, jobs[0])
+            threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
+            run_id = uuid.uuid4().hex[:8]
+            futures = {client.submit(grade_task, job, key=f"grade-{job.hw}-{job.student}-{run_id}", pure=False): job
+                       for job in jobs}
+            self.log(f"sent {len(jobs)} students to {workers} Dask workers ({threads} threads) at {self.scheduler}")
+            budget = deadline_s * (math.ceil(len(jobs) / max(1, min(threads, workers))) + 1)
+            _collect(client, futures, budget, on_result)
+
+    def _check_workers(self, client, job: Job) -> int:
         try:
             client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
         except (TimeoutError, OSError) as exc:
-            raise GradingError(f"no Dask worker joined the scheduler at {scheduler} within "
+            raise GradingError(f"no Dask worker joined the scheduler at {self.scheduler} within "
                                f"{WORKERS_TIMEOUT_S} s") from exc
-        problems = client.run(worker_problem, jobs[0]["course_dir"], jobs[0]["hw"])
+        problems = client.run(worker_problem, job.course_dir, job.hw)
         bad = {addr: why for addr, why in problems.items() if why}
         if bad:
             raise GradingError("Dask workers that cannot grade: " +
                                "; ".join(f"{addr} {why}" for addr, why in sorted(bad.items())))
-        threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
-        run_id = uuid.uuid4().hex[:8]
-        futures = {client.submit(grade_task, job, key=f"grade-{job['hw']}-{job['student']}-{run_id}",
-                                 pure=False): job for job in jobs}
-        log(f"sent {len(jobs)} students to {len(problems)} Dask workers ({threads} threads) at {scheduler}")
-        budget = deadline_s * (math.ceil(len(jobs) / max(1, min(threads, len(problems)))) + 1)
-        done = set()
-        try:
-            for future in as_completed(futures, loop=client.loop, timeout=budget):
-                job = futures[future]
-                done.add(future)
-                if future.status == "finished":
-                    on_result(future.result())
-                    continue
-                exc = future.exception() if future.status == "error" else None
-                why = f"{type(exc).__name__}: {str(exc)[:300]}" if exc is not None else future.status
-                if type(exc).__name__ == "KilledWorker":
-                    why = "the Dask worker died while grading this notebook (" + why + ")"
-                on_result(failure_record(job, "crashed", f"the Dask task failed: {why}"))
-        except TimeoutError:
-            late = [f for f in futures if f not in done]
-            client.cancel(late)
-            for future in late:
-                on_result(failure_record(futures[future], "timeout",
-                                         f"no result from the Dask cluster within {budget:g} s"))
+        return len(problems)
+
+
+def _collect(client, futures: dict, budget: float, on_result) -> None:
+    done = set()
+    try:
+        for future in as_completed(futures, loop=client.loop, timeout=budget):
+            job = futures[future]
+            done.add(future)
+            if future.status == "finished":
+                on_result(future.result())
+                continue
+            exc = future.exception() if future.status == "error" else None
+            why = f"{type(exc).__name__}: {str(exc)[:300]}" if exc is not None else future.status
+            if type(exc).__name__ == "KilledWorker":
+                why = "the Dask worker died while grading this notebook (" + why + ")"
+            on_result(failure_record(job, Status.CRASHED, f"the Dask task failed: {why}"))
+    except TimeoutError:
+        late = [f for f in futures if f not in done]
+        client.cancel(late)
+        for future in late:
+            on_result(failure_record(futures[future], Status.TIMEOUT,
+                                     f"no result from the Dask cluster within {budget:g} s"))

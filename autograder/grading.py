@@ -1,81 +1,56 @@
-"""Release and grade homework with nbgrader, one stage per function.
+"""Release and grade homework, one stage per function; the command line is a thin layer over these.
 
-The course directory is nbgrader's working root::
+Stages: :func:`release` (nbgrader ``generate_assignment``), :func:`collect` (submissions from
+folders or an LMS zip, links never followed), :func:`grade` (one job per student on an
+executor; the gradebook written by this process alone), :func:`export` (CSV with a status per
+student). Paths inside the course folder are :class:`autograder.layout.Course`'s.
 
-    <course_dir>/
-      nbgrader_config.py        copied from autograder/nbgrader_config.py
-      gradebook.db              SQLite gradebook (unless $AUTOGRADER_DB_URL names another database)
-      source/<hw>/<hw>.ipynb    copied from solutions/<hw>/ (the instructor's version)
-      release/<hw>/<hw>.ipynb   the student version (nbgrader generate_assignment)
-      submitted/<student>/<hw>/<hw>.ipynb
-      autograded/<student>/<hw>/<hw>.ipynb
+How a score is decided: the student's notebook runs in a sandboxed process
+(:mod:`autograder.sandbox`, :mod:`autograder.runner`); every graded test of the instructor's
+source notebook runs in the grader's own process (:mod:`autograder.verdict`), reaching the
+student's functions through a pipe that carries plain data only (:mod:`autograder.session`).
+No student code ever runs in a process that computes, records or reports a score.
 
-      work/<hw>/template.db     the assignment's gradebook without students (jobs copy it)
-      results/<hw>/<student>.json   one atomic result record per student (score, status, reason)
-      quarantine/<hw>/<student>/    what preflight could not grade, with REASON.txt
-      feedback/<student>/<hw>/<hw>.html, reports/<hw>/report.{png,html}
-
-``release`` runs ``python -m nbgrader generate_assignment`` as a subprocess of
-the current interpreter, with that interpreter's ``bin`` directory first on
-``PATH`` (nbgrader's gradebook calls ``alembic`` as a command). ``grade`` hands
-one job per student to a pool of worker processes (:mod:`autograder.pool`),
-each of which imports nbgrader once and calls its Python API in-process inside
-a private scratch course (:mod:`autograder.jobs`); the kernel runs under the
-limits and sandbox of :mod:`autograder.sandbox`. Only this process writes the
-course gradebook: it merges each result record as it arrives (one writer, so
-SQLite never sees concurrent writers). Records make a run resumable: a student
-whose record matches the current submission and source is not graded again
-unless ``force`` is given.
-
-The gradebook is SQLite in the course folder unless ``$AUTOGRADER_DB_URL``
-(or ``--db-url``) names another database, e.g.
-``postgresql://grader@db.example.org/ml101``: PostgreSQL lets several graders
-(people, or the Dask executor's coordinator) write one gradebook at once.
-Merges retry when two graders touch the same student at the same moment.
+Records make a run resumable: a student whose record matches the current submission and
+source is not graded again unless ``force`` is given.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
-import json
-import os
+import re
 import shutil
-import subprocess
+import stat
 import sys
-import tempfile
-import time
-from dataclasses import asdict, dataclass, field, replace
+import zipfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .jobs import read_record, sqlite_url, template_gradebook
-from .preflight import digest_file, find_notebook
-from .sandbox import Limits
+from tqdm import tqdm
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_ROOT = PACKAGE_DIR.parent
-SOLUTIONS_DIR = REPO_ROOT / "solutions"
-DEFAULT_COURSE_DIR = PACKAGE_DIR / "_course"
-CONFIG_TEMPLATE = PACKAGE_DIR / "nbgrader_config.py"
-DB_URL_ENV = "AUTOGRADER_DB_URL"
-COURSE_ID = "coursekit"  # the gradebook's course row (nbgrader_config.py sets it for nbgrader too)
+from . import records
+from .dask_executor import DaskExecutor
+from .files import copy_tree_safely
+from .gradebook import (GradebookWriter, GradingError, assignment_max_score, course_gradebook, gradebook_url,
+                        in_gradebook, nbgrader_env, read_scores, run_nbgrader, worker_env)
+from .layout import CONFIG_TEMPLATE, COURSE_ID, DB_URL_ENV, DEFAULT_COURSE_DIR, SOLUTIONS_DIR, Course
+from .pool import GRACE_SECONDS, LocalPool
+from .preflight import digest_file, find_notebook, load_json
+from .records import Job, Record, Status
+from .sandbox import Limits, SandboxUnavailable, isolation_label, require_isolation
+
+__all__ = ["COURSE_ID", "DB_URL_ENV", "DEFAULT_COURSE_DIR", "GradeResult", "GradingError", "collect", "export",
+           "grade", "grade_one", "gradebook_url", "load_records", "nbgrader_env", "preflight", "prepare_course",
+           "read_roster", "read_scores", "release", "run_nbgrader", "student_dirs", "write_csv"]
+
 CSV_COLUMNS = ("student_id", "score", "max_score")
 EXPORT_COLUMNS = ("student_id", "assignment", "score", "max_score", "status")
 
 
-class GradingError(RuntimeError):
-    """An nbgrader step failed for the whole assignment (not for one student)."""
-
-
 @dataclass(frozen=True)
 class GradeResult:
-    """The outcome for one student.
-
-    ``tests`` maps each graded cell's ``grade_id`` to ``(score, max_score)``;
-    it is empty when the notebook never reached nbgrader. ``reason`` says why a
-    student got no grade from nbgrader (missing or unreadable notebook, a
-    failed autograde run); it is ``None`` when grading went through.
-    """
+    """The outcome for one student: score, status, and per test ``grade_id -> (score, max_score)``."""
 
     student_id: str
     score: float
@@ -84,295 +59,102 @@ class GradeResult:
     tests: Mapping[str, tuple] = field(default_factory=dict)
     status: str = "ok"
     assignment: str = ""
-    detail: str | None = None  # notes for a graded notebook (repairs, input(), dropped output ...)
+    detail: str | None = None  # notes for a graded notebook (repairs, skipped cells ...)
+
+    @classmethod
+    def of(cls, rec: Record) -> "GradeResult":
+        status = Status(rec.status).value
+        return cls(rec.student_id, float(rec.score), float(rec.max_score), rec.reason if status != "ok" else None,
+                   {k: tuple(v) for k, v in rec.tests.items()}, status, rec.assignment, rec.reason)
 
 
-# ---------------------------------------------------------------- nbgrader runs
+def _tail(proc, n: int = 15) -> str:
+    return "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-n:])
 
 
-def nbgrader_env(base: Mapping[str, str] | None = None) -> dict:
-    """The environment for nbgrader: the interpreter's ``bin`` first on PATH."""
-    env = dict(os.environ if base is None else base)
-    bindir = str(Path(sys.executable).parent)
-    path = env.get("PATH", "")
-    if path.split(os.pathsep)[0] != bindir:
-        env["PATH"] = bindir + os.pathsep + path
-    return env
+def load_records(course_dir: Path, hw: str | None = None) -> list:
+    """Every result record in the course (or of one homework) as a dict, sorted by assignment and student."""
+    return records.load_all(Course.at(course_dir), hw)
 
 
-def worker_env() -> dict:
-    """nbgrader's environment without the gradebook's URL, for work on a private SQLite gradebook.
-
-    Grading workers and the template build use it: neither may touch (or learn the
-    password of) the course's database.
-    """
-    env = nbgrader_env()
-    env.pop(DB_URL_ENV, None)
-    return env
-
-
-def gradebook_url(course_dir: Path) -> str:
-    """The course gradebook's database URL: ``$AUTOGRADER_DB_URL``, else SQLite in the course folder."""
-    return os.environ.get(DB_URL_ENV, "").strip() or sqlite_url(course_dir)
-
-
-def shown_url(url: str) -> str:
-    """``url`` with any password masked, for messages."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL is shown as given
-        return url
-
-
-def open_gradebook(url: str):
-    """nbgrader's ``Gradebook`` at ``url``; a :class:`GradingError` naming the database if it cannot be opened."""
-    from nbgrader.api import Gradebook  # imported late: the CLI's --help should not pay for it
-
-    os.environ["PATH"] = nbgrader_env()["PATH"]  # a new database is stamped by the `alembic` command
-    try:
-        return Gradebook(url, course_id=COURSE_ID)
-    except Exception as exc:  # noqa: BLE001 - bad URL, driver missing, server down, wrong password ...
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise GradingError(f"cannot open the gradebook {shown_url(url)}: {type(exc).__name__}: {first}") from exc
-
-
-def run_nbgrader(args: Sequence[str], course_dir: Path, *, timeout: int | None = None,
-                 cell_timeout: int | None = None, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m nbgrader <args>`` in ``course_dir`` and capture its output.
-
-    ``timeout`` bounds the whole run (seconds); ``cell_timeout`` overrides
-    ``Execute.timeout`` from the config file. The gradebook is
-    :func:`gradebook_url`'s (the config reads ``$AUTOGRADER_DB_URL``).
-    """
-    course_dir = Path(course_dir).resolve()
-    cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course_dir}"]
-    if cell_timeout is not None:
-        cmd.append(f"--Execute.timeout={int(cell_timeout)}")
-    return subprocess.run(cmd, cwd=course_dir, env=nbgrader_env(env), capture_output=True, text=True,
-                          timeout=timeout, check=False)
-
-
-def _tail(proc: subprocess.CompletedProcess, n: int = 15) -> str:
-    lines = (proc.stdout + proc.stderr).strip().splitlines()
-    return "\n".join(lines[-n:])
-
-
-def _error_line(proc: subprocess.CompletedProcess) -> str:
-    """The most telling line of a failed run, for a one-line reason."""
-    lines = [ln.strip() for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
-    for ln in reversed(lines):
-        if "ERROR" in ln or "Error" in ln:
-            return ln
-    return lines[-1] if lines else f"exit status {proc.returncode}"
-
-
-# ---------------------------------------------------------------------- stages
+# ------------------------------------------------------------------------ release
 
 
 def prepare_course(hw: str, course_dir: Path | None = None, *, solutions_dir: Path = SOLUTIONS_DIR) -> Path:
-    """Create the course directory, write the config and copy ``solutions/<hw>/`` to ``source/<hw>/``."""
-    course_dir = Path(course_dir or DEFAULT_COURSE_DIR).resolve()
+    """Create the course folder, write the config and copy ``solutions/<hw>/`` to ``source/<hw>/``."""
+    course = Course.at(course_dir)
     src = Path(solutions_dir) / hw
     if not (src / f"{hw}.ipynb").is_file():
         raise GradingError(f"no source notebook {src / (hw + '.ipynb')}")
-    course_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(CONFIG_TEMPLATE, course_dir / "nbgrader_config.py")
-    dest = course_dir / "source" / hw
+    course.root.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(CONFIG_TEMPLATE, course.config)
+    dest = course.source(hw)
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    return course_dir
+    return course.root
+
+
+def _digest(folder: Path) -> str:
+    """A digest of a notebook folder and the grading config: records graded against another version are stale."""
+    h = hashlib.sha256()
+    for path in sorted(Path(folder).rglob("*")) if Path(folder).is_dir() else []:
+        if path.is_file() and not {".ipynb_checkpoints", "__pycache__"} & set(path.parts):
+            h.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    h.update(CONFIG_TEMPLATE.read_bytes())
+    return h.hexdigest()
 
 
 def source_digest(hw: str, course_dir: Path) -> str:
-    """A digest of the assignment's source folder and the grading config: records from another version are stale."""
-    h = hashlib.sha256()
-    src = Path(course_dir) / "source" / hw
-    for path in sorted(src.rglob("*")) if src.is_dir() else []:
-        if path.is_file() and ".ipynb_checkpoints" not in path.parts:
-            h.update(str(path.relative_to(src)).encode() + b"\0" + path.read_bytes())
-    h.update(CONFIG_TEMPLATE.read_bytes())
-    return h.hexdigest()
-
-
-def _solutions_digest(hw: str, solutions_dir: Path) -> str:
-    h = hashlib.sha256()
-    src = Path(solutions_dir) / hw
-    for path in sorted(src.rglob("*")):
-        if path.is_file() and ".ipynb_checkpoints" not in path.parts and "__pycache__" not in path.parts:
-            h.update(str(path.relative_to(src)).encode() + b"\0" + path.read_bytes())
-    h.update(CONFIG_TEMPLATE.read_bytes())
-    return h.hexdigest()
+    return _digest(Course.at(course_dir).source(hw))
 
 
 def release(hw: str, course_dir: Path | None = None, *, solutions_dir: Path = SOLUTIONS_DIR,
             force: bool = True) -> Path:
     """Generate the student version of ``hw``; return the path of its notebook.
 
-    Runs ``nbgrader generate_assignment --force``, which also records the
-    assignment's graded cells in the gradebook, and writes
-    ``<course_dir>/release/<hw>/<hw>.ipynb`` and the template gradebook the
-    grading jobs start from. With ``force=False`` nothing is done when the
-    solutions and the config have not changed since the last release.
+    Runs ``nbgrader generate_assignment --force``, which also records the assignment's graded
+    cells in the gradebook. With ``force=False`` nothing is done when the solutions and the
+    config have not changed since the last release.
     """
-    course_dir = Path(course_dir or DEFAULT_COURSE_DIR).resolve()
-    released = course_dir / "release" / hw / f"{hw}.ipynb"
-    stamp = course_dir / "work" / hw / "released.sha256"
-    if not force and released.is_file() and template_gradebook(course_dir, hw).is_file() and stamp.is_file() \
-            and stamp.read_text() == _solutions_digest(hw, solutions_dir) and _in_gradebook(hw, course_dir):
+    course = Course.at(course_dir)
+    released, stamp = course.released(hw), course.release_stamp(hw)
+    if not force and released.is_file() and stamp.is_file() \
+            and stamp.read_text() == _digest(Path(solutions_dir) / hw) and in_gradebook(hw, course):
         return released
-    course_dir = prepare_course(hw, course_dir, solutions_dir=solutions_dir)
-    _gradebook(course_dir).close()  # a clear error for a bad URL before nbgrader's traceback
-    proc = run_nbgrader(["generate_assignment", hw, "--force"], course_dir)
+    prepare_course(hw, course.root, solutions_dir=solutions_dir)
+    course_gradebook(course).close()  # a clear error for a bad URL before nbgrader's traceback
+    proc = run_nbgrader(["generate_assignment", hw, "--force"], course)
     if proc.returncode != 0 or not released.is_file():
         raise GradingError(f"nbgrader generate_assignment {hw} failed:\n{_tail(proc)}")
-    make_template(hw, course_dir)
-    stamp.write_text(_solutions_digest(hw, solutions_dir))
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(_digest(Path(solutions_dir) / hw))
     return released
 
 
-def _in_gradebook(hw: str, course_dir: Path) -> bool:
-    from nbgrader.api import MissingEntry
-
-    with _gradebook(course_dir) as gb:
-        try:
-            gb.find_assignment(hw)
-        except MissingEntry:
-            return False
-    return True
-
-
-def make_template(hw: str, course_dir: Path) -> Path:
-    """Write ``work/<hw>/template.db``: a SQLite gradebook with the assignment and no students.
-
-    From SQLite, a copy of the course gradebook without its students. From
-    another database, nbgrader's ``generate_assignment`` run again in a scratch
-    root, into SQLite.
-    """
-    course_dir = Path(course_dir).resolve()
-    target = template_gradebook(course_dir, hw)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    if gradebook_url(course_dir) == sqlite_url(course_dir):
-        shutil.copyfile(course_dir / "gradebook.db", tmp)
-        with open_gradebook(f"sqlite:///{tmp}") as gb:
-            for student in list(gb.students):
-                gb.remove_student(student.id)
-    else:
-        scratch = Path(tempfile.mkdtemp(prefix=".template.", dir=target.parent))
-        try:
-            (scratch / "source").symlink_to(course_dir / "source", target_is_directory=True)
-            shutil.copyfile(course_dir / "nbgrader_config.py", scratch / "nbgrader_config.py")
-            proc = run_nbgrader(["generate_assignment", hw, "--force"], scratch, env=worker_env())
-            if proc.returncode != 0 or not (scratch / "gradebook.db").is_file():
-                raise GradingError(f"nbgrader generate_assignment {hw} (template gradebook) failed:\n{_tail(proc)}")
-            shutil.copyfile(scratch / "gradebook.db", tmp)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-    os.replace(tmp, target)
-    return target
-
-
-def ensure_template(hw: str, course_dir: Path) -> Path:
-    target = template_gradebook(course_dir, hw)
-    return target if target.is_file() else make_template(hw, course_dir)
-
-
-def _gradebook(course_dir: Path, db_url: str | None = None):
-    """The course's gradebook, or the one at ``db_url``."""
-    return open_gradebook(db_url or gradebook_url(course_dir))
-
-
-def assignment_max_score(hw: str, course_dir: Path) -> float:
-    with _gradebook(course_dir) as gb:
-        return float(gb.find_assignment(hw).max_score)
-
-
-def read_scores(hw: str, student_id: str, course_dir: Path, *, db_url: str | None = None) -> tuple:
-    """``(score, max_score, {grade_id: (score, max_score)})`` from the gradebook (the course's, or ``db_url``)."""
-    with _gradebook(course_dir, db_url) as gb:
-        submission = gb.find_submission(hw, student_id)
-        tests = {}
-        for notebook in submission.notebooks:
-            for grade in notebook.grades:
-                tests[grade.name] = (float(grade.score), float(grade.max_score))
-        return float(submission.score), float(submission.max_score), tests
-
-
 def preflight(hw: str, student_dir: Path) -> str | None:
-    """Return why a submission cannot be graded, or ``None`` if it can (a quick check).
-
-    The full pass -- find a renamed notebook, repair cells, flag tampering,
-    quarantine -- is :func:`autograder.preflight.inspect_submission`, which
-    every grading job runs.
-    """
-    import nbformat
-
-    nb_path = Path(student_dir) / f"{hw}.ipynb"
-    if not nb_path.is_file():
+    """Why a submission cannot be graded (a quick check), or ``None``; the full pass is preflight.inspect_submission."""
+    nb_path, _ = find_notebook(hw, Path(student_dir))
+    if nb_path is None:
         return f"missing {hw}.ipynb"
     try:
-        nb = nbformat.read(nb_path, as_version=4)
-        nbformat.validate(nb)
+        load_json(nb_path)
     except Exception as exc:  # noqa: BLE001 - any failure to read is the student's, not ours
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return f"unreadable {hw}.ipynb: {type(exc).__name__}: {first[:200]}"
     return None
 
 
-def _result(record: dict) -> GradeResult:
-    tests = {k: tuple(v) for k, v in (record.get("tests") or {}).items()}
-    reason = record.get("reason")
-    if record["status"] in ("ok",) and not reason:
-        reason = None
-    return GradeResult(record["student_id"], float(record["score"]), float(record["max_score"]),
-                       reason if record["status"] != "ok" else None, tests, record["status"],
-                       record.get("assignment", ""), reason)
-
-
-def _job(hw, student_id, folder, course_dir, max_score, *, cell_timeout=None, limits=None, digest=None,
-         source_digest=None) -> dict:
-    return {"hw": hw, "student": student_id, "folder": str(folder) if folder else None,
-            "course_dir": str(Path(course_dir).resolve()), "max_score": float(max_score),
-            "cell_timeout": cell_timeout, "limits": asdict(limits or Limits()), "digest": digest,
-            "source_digest": source_digest}
-
-
-def grade_one(hw: str, student_id: str, student_dir: Path, course_dir: Path, *,
-              max_score: float | None = None, cell_timeout: int | None = None,
-              timeout: int | None = None, limits: Limits | None = None) -> GradeResult:
-    """Grade one student's submission in this process; never raises for a bad submission.
-
-    The assignment must have been released into ``course_dir`` first (see
-    :func:`release`). Writes the student's result record and merges it into
-    the gradebook.
-    """
-    from .jobs import grade_job
-
-    course_dir = Path(course_dir).resolve()
-    ensure_template(hw, course_dir)
-    if max_score is None:
-        max_score = assignment_max_score(hw, course_dir)
-    limits = limits or Limits()
-    if timeout is not None:
-        limits = replace(limits, notebook_timeout=float(timeout))
-    path, _ = find_notebook(hw, student_dir)
-    job = _job(hw, student_id, student_dir, course_dir, max_score, cell_timeout=cell_timeout, limits=limits,
-               digest=digest_file(path), source_digest=source_digest(hw, course_dir))
-    record = grade_job(job)
-    with GradebookWriter(course_dir) as writer:
-        writer.merge(record)
-    return _result(record)
+# -------------------------------------------------------------------------- grade
 
 
 def student_dirs(submissions: Path) -> list:
-    """One ``(student_id, folder)`` per sub-folder of ``submissions``, sorted by id."""
+    """One ``(student_id, folder)`` per sub-folder of ``submissions`` (links skipped), sorted by id."""
     submissions = Path(submissions)
     if not submissions.is_dir():
         raise GradingError(f"submissions folder {submissions} does not exist")
-    return sorted((p.name, p) for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted((p.name, p) for p in submissions.iterdir()
+                  if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
 
 
 def read_roster(path: Path) -> list:
@@ -404,134 +186,37 @@ def write_csv(results: Sequence[GradeResult], out: Path) -> Path:
     return out
 
 
-# ------------------------------------------------------------------ gradebook
 
 
-class GradebookWriter:
-    """The one writer of the course gradebook: merges result records into it.
-
-    A graded record (with per-test scores) becomes a submission whose grades'
-    ``auto_score`` are the record's; a record without grades (missing,
-    malformed, crashed, timeout) removes any earlier submission of that
-    student, so the gradebook always agrees with the records. Merging the same
-    record twice changes nothing. On a shared database another grader may add
-    the same student or submission between our read and our write: the merge
-    is then rolled back and tried again.
-    """
-
-    ATTEMPTS = 5
-
-    def __init__(self, course_dir: Path, db_url: str | None = None):
-        self.url = db_url or gradebook_url(course_dir)
-        self.gb = None
-
-    def __enter__(self):
-        self.gb = open_gradebook(self.url)
-        return self
-
-    def __exit__(self, *exc):
-        self.gb.close()
-        return False
-
-    def merge(self, record: dict) -> None:
-        import warnings
-
-        from nbgrader.api import InvalidEntry
-        from sqlalchemy.exc import DBAPIError
-
-        for attempt in range(1, self.ATTEMPTS + 1):
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # SQLAlchemy's autoflush chatter inside nbgrader's add_submission
-                    self._merge(record)
-                return
-            except (InvalidEntry, DBAPIError) as exc:  # a unique key another grader just wrote, a deadlock ...
-                self.gb.db.rollback()
-                if attempt == self.ATTEMPTS:
-                    raise GradingError(f"could not write {record['student_id']}'s grade to the gradebook "
-                                       f"{shown_url(self.url)}: {exc}") from exc
-                time.sleep(0.05 * attempt)
-
-    def _merge(self, record: dict) -> None:
-        from nbgrader.api import MissingEntry
-
-        gb, hw, student = self.gb, record["assignment"], record["student_id"]
-        tests = record.get("tests") or {}
-        try:
-            sub = gb.find_submission(hw, student)
-        except MissingEntry:
-            sub = None
-        if not tests:
-            if sub is not None:
-                gb.remove_submission(hw, student)
-            return
-        gb.update_or_create_student(student)
-        if sub is None:
-            sub = gb.add_submission(hw, student)
-        changed = False
-        for notebook in sub.notebooks:
-            for g in notebook.grades:
-                if g.name in tests and g.auto_score != float(tests[g.name][0]):
-                    g.auto_score = float(tests[g.name][0])
-                    changed = True
-        if changed:
-            gb.db.commit()
+def write_csv(results: Sequence[GradeResult], out: Path) -> Path:
+    """The short CSV of ``grade --out``: ``student_id, score, max_score`` (see :func:`export` for statuses)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CSV_COLUMNS)
+        for r in results:
+            writer.writerow([r.student_id, f"{r.score:g}", f"{r.max_score:g}"])
+    return out
 
 
-# ----------------------------------------------------------------------- grade
+def _log_line(rec: Record) -> str:
+    status = Status(rec.status).value
+    if status in ("missing", "malformed", "crashed", "timeout") and not rec.tests:
+        return f"{rec.student_id}: score 0 [{status}] ({rec.reason})"
+    line = f"{rec.student_id}: {rec.score:g} / {rec.max_score:g} [{status}]"
+    return line + (f" ({rec.reason})" if rec.reason else "")
 
 
-def _progress(total: int, enabled: bool):
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        return None
-    return tqdm(total=total, unit="nb", desc="grading", file=sys.stderr, disable=not enabled, smoothing=0.1,
-                dynamic_ncols=True)
-
-
-def _log_line(rec: dict) -> str:
-    status, reason = rec["status"], rec.get("reason")
-    if status in ("missing", "malformed", "crashed", "timeout") and not rec.get("tests"):
-        return f"{rec['student_id']}: score 0 [{status}] ({reason})"
-    line = f"{rec['student_id']}: {rec['score']:g} / {rec['max_score']:g} [{status}]"
-    return line + (f" ({reason})" if reason else "")
-
-
-def grade(hw: str, submissions: Path | None = None, out: Path | None = None, course_dir: Path | None = None, *,
-          cell_timeout: int | None = None, log=print, jobs: int = 1, students: Sequence[str] | None = None,
-          force: bool = False, roster: Path | None = None, limits: Limits | None = None,
-          progress: bool | None = None, release_first: bool = True, executor: str = "local",
-          scheduler: str | None = None) -> list:
-    """Grade every student folder in ``submissions`` (and every roster student) and optionally write the CSV.
-
-    Releases ``hw`` into ``course_dir`` first when the solutions changed. Each
-    student is one job on a pool of ``jobs`` worker processes; a student whose
-    result record matches the current submission and source is skipped unless
-    ``force``. A student whose notebook cannot be graded gets score 0, a status
-    and a one-line reason (logged); the run goes on. Returns one
-    :class:`GradeResult` per student, sorted by id.
-
-    ``executor="dask"`` sends the same jobs to the Dask distributed cluster
-    whose scheduler is at ``scheduler`` (see :mod:`autograder.dask_executor`)
-    instead of local worker processes; ``jobs`` is then unused.
-    """
-    from .pool import GRACE_SECONDS, run_jobs
-
-    if executor not in ("local", "dask"):
-        raise GradingError(f"unknown executor {executor!r}: local or dask")
-    if executor == "dask" and not scheduler:
-        raise GradingError("--executor dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.5:8786)")
-    course_dir = Path(course_dir or DEFAULT_COURSE_DIR).resolve()
-    if submissions is None:
-        submissions = course_dir / "collected" / hw
+def _class_list(course: Course, submissions: Path, roster: Path | None, students, log) -> tuple:
+    """``(everyone, folders)``: every student with a folder or on the roster, limited to ``students``."""
     folders = dict(student_dirs(submissions))
-    if roster is None and (course_dir / "roster.csv").is_file():
-        roster = course_dir / "roster.csv"
+    if roster is None and course.roster.is_file():
+        roster = course.roster
     elif roster is not None:
-        course_dir.mkdir(parents=True, exist_ok=True)
-        if Path(roster).resolve() != (course_dir / "roster.csv").resolve():
-            shutil.copyfile(roster, course_dir / "roster.csv")
+        course.root.mkdir(parents=True, exist_ok=True)
+        if Path(roster).resolve() != course.roster.resolve():
+            shutil.copyfile(roster, course.roster)
     on_roster = read_roster(roster) if roster is not None else []
     everyone = sorted(set(folders) | set(on_roster))
     if students:
@@ -539,77 +224,99 @@ def grade(hw: str, submissions: Path | None = None, out: Path | None = None, cou
         if unknown:
             raise GradingError(f"no submission folder and no roster entry for {', '.join(unknown)}")
         everyone = [s for s in everyone if s in set(students)]
-    if release_first:
-        release(hw, course_dir, force=False)
-    ensure_template(hw, course_dir)
-    max_score = assignment_max_score(hw, course_dir)
-    src_digest = source_digest(hw, course_dir)
-    limits = limits or Limits()
     for s in sorted(set(folders) - set(on_roster)) if on_roster else []:
         log(f"warning: {s} is not on the roster (graded anyway)")
+    return everyone, folders
 
-    todo, records = [], {}
+
+def _plan(hw: str, course: Course, everyone, folders, limits: Limits, force: bool) -> tuple:
+    """``(todo, done)``: jobs to run, and records still valid for the current submission and source."""
+    max_score = assignment_max_score(hw, course)
+    src_digest = source_digest(hw, course.root)
+    todo, done = [], {}
     for student in everyone:
         folder = folders.get(student)
-        path = find_notebook(hw, folder)[0] if folder is not None else None
-        digest = digest_file(path)
-        old = read_record(course_dir, hw, student)
-        if not force and old is not None and old.get("digest") == digest \
-                and old.get("source_digest") == src_digest:
-            records[student] = old
+        digest = digest_file(find_notebook(hw, folder)[0] if folder is not None else None)
+        old = records.load(course, hw, student)
+        if not force and old is not None and old.digest == digest and old.source_digest == src_digest \
+                and old.isolation == isolation_label(limits):
+            done[student] = old
             continue
-        todo.append(_job(hw, student, folder, course_dir, max_score, cell_timeout=cell_timeout, limits=limits,
-                         digest=digest, source_digest=src_digest))
-    if records:
-        log(f"{len(records)} students already graded (use --force to re-grade), {len(todo)} to grade")
+        todo.append(Job(hw, student, str(folder) if folder else None, str(course.root), max_score, limits, digest,
+                        src_digest))
+    return todo, done
 
-    bar = _progress(len(todo), sys.stderr.isatty() if progress is None else progress)
-    say = log
-    if bar is not None and not bar.disable and log is print:
-        say = bar.write
 
-    with GradebookWriter(course_dir) as writer:
-        for rec in records.values():  # a run killed between a record and its merge is completed here
-            writer.merge(rec)
+def _executor(executor: str, jobs: int, scheduler: str | None, log):
+    if executor == "local":
+        return LocalPool(jobs, worker_env())
+    if executor == "dask":
+        if not scheduler:
+            raise GradingError("--executor dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.5:8786)")
+        return DaskExecutor(scheduler, log=log)
+    raise GradingError(f"unknown executor {executor!r}: local or dask")
 
-        def on_result(rec):
-            records[rec["student_id"]] = rec
-            writer.merge(rec)
+
+def grade(hw: str, submissions: Path | None = None, out: Path | None = None, course_dir: Path | None = None, *,
+          cell_timeout: float | None = None, log=print, jobs: int = 1, students: Sequence[str] | None = None,
+          force: bool = False, roster: Path | None = None, limits: Limits | None = None,
+          progress: bool | None = None, release_first: bool = True, executor: str = "local",
+          scheduler: str | None = None) -> list:
+    """Grade every student folder in ``submissions`` (and every roster student); optionally write the CSV.
+
+    Refuses to start (one-line :class:`GradingError`) when the sandbox asked for cannot be had.
+    Releases ``hw`` first when the solutions changed. Each student is one job on the executor
+    (``local``: ``jobs`` worker processes; ``dask``: the cluster at ``scheduler``); a student
+    whose record matches the current submission and source is skipped unless ``force``. A
+    student whose notebook cannot be graded gets score 0, a status and a reason; the run goes
+    on. Returns one :class:`GradeResult` per student, sorted by id.
+    """
+    course = Course.at(course_dir)
+    limits = limits or Limits()
+    if cell_timeout is not None:
+        limits = replace(limits, cell_timeout=float(cell_timeout))
+    try:
+        require_isolation(limits)
+    except SandboxUnavailable as exc:
+        raise GradingError(str(exc)) from None
+    run = _executor(executor, jobs, scheduler, log)
+    everyone, folders = _class_list(course, Path(submissions or course.collected(hw)), roster, students, log)
+    if release_first:
+        release(hw, course.root, force=False)
+    todo, done = _plan(hw, course, everyone, folders, limits, force)
+    if done:
+        log(f"{len(done)} students already graded (use --force to re-grade), {len(todo)} to grade")
+    bar = tqdm(total=len(todo), unit="nb", desc="grading", file=sys.stderr, smoothing=0.1, dynamic_ncols=True,
+               disable=not (sys.stderr.isatty() if progress is None else progress))
+    say = bar.write if not bar.disable and log is print else log
+    with GradebookWriter(course) as writer:
+        for rec in done.values():  # a run killed between a record and its merge is completed here
+            writer.merge(rec.as_dict())
+
+        def on_result(rec: Record):
+            done[rec.student_id] = rec
+            writer.merge(rec.as_dict())
             say(_log_line(rec))
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
 
         if todo:
-            cell = cell_timeout or 60
-            deadline = limits.notebook_timeout + cell + GRACE_SECONDS
-            if executor == "dask":
-                from .dask_executor import run_jobs_on_cluster
-                run_jobs_on_cluster(todo, scheduler, deadline_s=deadline, on_result=on_result, log=say)
-            else:
-                run_jobs(todo, jobs, worker_env(), deadline_s=deadline, on_result=on_result)
-    if bar is not None:
-        bar.close()
-    results = [_result(records[s]) for s in everyone if s in records]
+            run.run(todo, on_result, deadline_s=limits.notebook_timeout + GRACE_SECONDS)
+    bar.close()
+    results = [GradeResult.of(done[s]) for s in everyone if s in done]
     if out is not None:
         write_csv(results, out)
     return results
 
 
-# ----------------------------------------------------------------------- export
+def grade_one(hw: str, student_id: str, student_dir: Path, course_dir: Path, *, limits: Limits | None = None,
+              **kwargs) -> GradeResult:
+    """Grade one student in worker processes like :func:`grade` (the assignment must be released)."""
+    results = grade(hw, Path(student_dir).parent, None, course_dir, students=[student_id], force=True,
+                    limits=limits, release_first=False, log=lambda *_: None, progress=False, **kwargs)
+    return results[0]
 
 
-def load_records(course_dir: Path, hw: str | None = None) -> list:
-    """Every result record in the course (or of one homework), sorted by assignment and student."""
-    base = Path(course_dir).resolve() / "results"
-    hws = [hw] if hw else sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
-    out = []
-    for h in hws:
-        for path in sorted((base / h).glob("*.json")):
-            try:
-                out.append(json.loads(path.read_text()))
-            except ValueError:
-                continue
-    return out
+# ------------------------------------------------------------------------- export
 
 
 def export(course_dir: Path | None = None, hw: str | None = None, to: Path | None = None, *,
@@ -618,10 +325,10 @@ def export(course_dir: Path | None = None, hw: str | None = None, to: Path | Non
 
     Students on the roster without a record get a ``missing`` row with score 0.
     """
-    course_dir = Path(course_dir or DEFAULT_COURSE_DIR).resolve()
-    records = load_records(course_dir, hw)
-    if roster is None and (course_dir / "roster.csv").is_file():
-        roster = course_dir / "roster.csv"
+    course = Course.at(course_dir)
+    records = load_records(course.root, hw)
+    if roster is None and course.roster.is_file():
+        roster = course.roster
     on_roster = read_roster(roster) if roster else []
     hws = [hw] if hw else sorted({r["assignment"] for r in records})
     rows = {(r["assignment"], r["student_id"]): r for r in records}
@@ -629,7 +336,7 @@ def export(course_dir: Path | None = None, hw: str | None = None, to: Path | Non
         max_score = next((r["max_score"] for r in records if r["assignment"] == h), None)
         if max_score is None:
             try:
-                max_score = assignment_max_score(h, course_dir)
+                max_score = assignment_max_score(h, course)
             except Exception:  # noqa: BLE001 - never released here
                 max_score = 0.0
         for s in on_roster:
@@ -637,19 +344,25 @@ def export(course_dir: Path | None = None, hw: str | None = None, to: Path | Non
                                      "status": "missing", "reason": "no submission"})
     ordered = [rows[k] for k in sorted(rows)]
     if to is not None:
-        to = Path(to)
-        to.parent.mkdir(parents=True, exist_ok=True)
-        with to.open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(EXPORT_COLUMNS + (("reason",) if with_reason else ()))
-            for r in ordered:
-                row = [r["student_id"], r["assignment"], f"{float(r['score']):g}", f"{float(r['max_score']):g}",
-                       r["status"]]
-                writer.writerow(row + ([r.get("reason") or ""] if with_reason else []))
+        _write_export(ordered, Path(to), with_reason)
     return ordered
 
 
-# ---------------------------------------------------------------------- collect
+def _write_export(rows: list, to: Path, with_reason: bool) -> None:
+    """The CSV; an ``isolation`` column appears when any grade was made without a sandbox."""
+    unsandboxed = any(r.get("isolation") == "NO SANDBOX" for r in rows)
+    to.parent.mkdir(parents=True, exist_ok=True)
+    with to.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(EXPORT_COLUMNS + (("reason",) if with_reason else ()) + (("isolation",) if unsandboxed else ()))
+        for r in rows:
+            row = [r["student_id"], r["assignment"], f"{float(r['score']):g}", f"{float(r['max_score']):g}",
+                   r["status"]]
+            writer.writerow(row + ([r.get("reason") or ""] if with_reason else [])
+                            + ([r.get("isolation") or ""] if unsandboxed else []))
+
+
+# ------------------------------------------------------------------------ collect
 
 # nbgrader's ZipCollectApp default (Blackboard-style names), and a Moodle/Canvas-style fallback.
 ZIP_PATTERNS = (r".*_(?P<student_id>\w+)_attempt_(?P<timestamp>[0-9\-]+)_(?P<file_id>.+)",
@@ -657,21 +370,18 @@ ZIP_PATTERNS = (r".*_(?P<student_id>\w+)_attempt_(?P<timestamp>[0-9\-]+)_(?P<fil
 
 
 def collect(hw: str, source: Path, course_dir: Path | None = None, *, roster: Path | None = None,
-            regex: str | None = None) -> int:
+            regex: str | None = None, log=print) -> int:
     """Copy submissions into ``<course>/collected/<hw>/<student>/``; return how many students.
 
     ``source`` is a folder of per-student folders, or an LMS zip whose member
     names carry the student id (``regex`` with a ``student_id`` group; by
     default nbgrader zip_collect's pattern, then a ``<id>_..._<file>`` one).
     """
-    import re
-    import zipfile
-
-    course_dir = Path(course_dir or DEFAULT_COURSE_DIR).resolve()
-    dest = course_dir / "collected" / hw
+    course = Course.at(course_dir)
+    dest = course.collected(hw)
     dest.mkdir(parents=True, exist_ok=True)
     if roster is not None:
-        shutil.copyfile(roster, course_dir / "roster.csv")
+        shutil.copyfile(roster, course.roster)
     seen = set()
     source = Path(source)
     if source.is_dir():
@@ -679,13 +389,17 @@ def collect(hw: str, source: Path, course_dir: Path | None = None, *, roster: Pa
             target = dest / student
             if target.exists():
                 shutil.rmtree(target)
-            shutil.copytree(folder, target, symlinks=False, ignore_dangling_symlinks=True)
+            for skipped in copy_tree_safely(folder, target):
+                log(f"warning: {student}: skipped {skipped} (links are never followed)")
             seen.add(student)
     elif zipfile.is_zipfile(source):
         patterns = [re.compile(regex)] if regex else [re.compile(p) for p in ZIP_PATTERNS]
         with zipfile.ZipFile(source) as zf:
             for info in zf.infolist():
                 if info.is_dir() or info.file_size > 50 * 1024 ** 2:
+                    continue
+                if stat.S_ISLNK(info.external_attr >> 16):
+                    log(f"warning: skipped {info.filename}: a symbolic link in the zip (links are never followed)")
                     continue
                 name = info.filename
                 parts = Path(name).parts

@@ -1,163 +1,59 @@
-"""One student's grading job: preflight, autograde in a private scratch course, a result record.
+"""One student's grading job: pre-flight, the student's process, the trusted verdicts, a record.
 
-A job never touches the course's gradebook. It grades in
-``<course>/work/<hw>/<student>.XXXX/`` -- a fresh scratch nbgrader root with its own copy of
-the assignment's template gradebook (no other students in it) and the repaired
-notebook -- and finishes by writing one JSON *result record*
-(``<course>/results/<hw>/<student>.json``) with ``os.replace``, so a record is
-either complete or absent. The grading process (one writer) merges records into
-the real gradebook. Workers therefore never contend for SQLite, and a run that
-is killed loses at most the jobs in flight.
+A job never touches the course's gradebook. It copies the submission (links refused) into
+a private scratch folder under ``work/<hw>/``, starts the student's process in the sandbox
+with the notebook's cells (:mod:`autograder.session`), decides every test of the *source*
+notebook in this process (:mod:`autograder.verdict`), publishes the graded notebook that
+feedback is made from, and writes one :class:`~autograder.records.Record`. The grading
+process (one writer) merges records into the gradebook.
 """
 from __future__ import annotations
 
-import json
+import copy
+import fcntl
 import os
 import shutil
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
-from .sandbox import TRUNCATED_MARK, Limits, Watchdog, cleanup_runtime_dirs
+import nbformat
+from nbformat.v4 import new_output
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-STATUSES = ("ok", "timeout", "crashed", "malformed", "missing", "tampered")
-MAX_EXTRA_FILE_BYTES = 5 * 1024 ** 2
+from . import records
+from .files import copy_tree_safely
+from .layout import Course
+from .preflight import Preflight, inspect_submission
+from .records import Job, Record, Status
+from .sandbox import isolation_label
+from .session import StudentProcess
+from .verdict import forbidden_modules, run_tests, test_cells
 
-
-def results_dir(course_dir: Path, hw: str) -> Path:
-    return Path(course_dir) / "results" / hw
-
-
-def record_path(course_dir: Path, hw: str, student: str) -> Path:
-    return results_dir(course_dir, hw) / f"{student}.json"
-
-
-def template_gradebook(course_dir: Path, hw: str) -> Path:
-    return Path(course_dir) / "work" / hw / "template.db"
+_NOTEBOOKS: dict = {}
 
 
-def sqlite_url(folder: Path) -> str:
-    """nbgrader's default gradebook: SQLite in ``folder``."""
-    return f"sqlite:///{Path(folder).resolve() / 'gradebook.db'}"
+def _notebook(path: Path):
+    """A notebook read once per worker (until it changes on disk)."""
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _NOTEBOOKS:
+        _NOTEBOOKS[key] = nbformat.read(path, as_version=4)
+    return _NOTEBOOKS[key]
 
 
-def write_json_atomic(path: Path, data) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def read_record(course_dir: Path, hw: str, student: str):
-    try:
-        return json.loads(record_path(course_dir, hw, student).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def make_record(job: dict, *, score=0.0, status="ok", reason=None, tests=None, notes=(), tampering=(),
-                seconds=0.0) -> dict:
-    return {
-        "student_id": job["student"], "assignment": job["hw"], "score": float(score),
-        "max_score": float(job["max_score"]), "status": status, "reason": reason,
-        "tests": {k: list(v) for k, v in (tests or {}).items()}, "notes": list(notes),
-        "tampering": list(tampering), "digest": job.get("digest"), "source_digest": job.get("source_digest"),
-        "seconds": round(float(seconds), 2),
-    }
-
-
-_CONFIG_CACHE: dict = {}
-
-
-def _config(cell_timeout):
-    """nbgrader's configuration, from autograder/nbgrader_config.py, loaded once per worker."""
-    from traitlets.config.loader import PyFileConfigLoader
-
-    if "base" not in _CONFIG_CACHE:
-        _CONFIG_CACHE["base"] = PyFileConfigLoader("nbgrader_config.py", path=str(PACKAGE_DIR)).load_config()
-    cfg = _CONFIG_CACHE["base"].copy()
-    if cell_timeout is not None:
-        cfg.Execute.timeout = int(cell_timeout)
-    return cfg
-
-
-def _released(course_dir: Path, hw: str):
-    import nbformat
-
-    path = Path(course_dir) / "release" / hw / f"{hw}.ipynb"
-    key = ("released", str(path), path.stat().st_mtime_ns)
-    if key not in _CONFIG_CACHE:
-        _CONFIG_CACHE[key] = nbformat.read(path, as_version=4)
-    return _CONFIG_CACHE[key]
-
-
-def quarantine(course_dir: Path, hw: str, student: str, folder: Path, reason: str) -> Path:
-    dest = Path(course_dir) / "quarantine" / hw / student
+def quarantine(course: Course, hw: str, student: str, folder: Path | None, reason: str) -> Path:
+    dest = course.quarantine(hw, student)
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     if folder is not None and Path(folder).is_dir():
-        for path in Path(folder).rglob("*"):
-            if path.is_file() and not path.is_symlink() and path.stat().st_size <= 25 * 1024 ** 2:
-                target = dest / "files" / path.relative_to(folder)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, target)
+        copy_tree_safely(Path(folder), dest / "files", max_file_bytes=25 * 1024 ** 2)
     (dest / "REASON.txt").write_text(reason + "\n")
     return dest
 
 
-def _outcome_notes(nb, limits: Limits, cell_timeout) -> tuple:
-    """``(timed_out, notes)`` read from the executed notebook's outputs."""
-    notes, timed_out = [], False
-    for k, cell in enumerate(nb.cells):
-        where = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {k}"
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                ename = out.get("ename", "")
-                if ename == "CellTimeoutError":
-                    timed_out = True
-                    notes.append(f"{where} ran past the {cell_timeout} s cell limit")
-                elif ename == "StdinNotImplementedError":
-                    notes.append(f"{where} called input(), which is not available while grading")
-                elif ename == "SystemExit":
-                    notes.append(f"{where} called sys.exit()")
-                elif ename == "MemoryError":
-                    notes.append(f"{where} ran out of memory (cap {limits.memory_bytes} bytes)")
-            elif out.get("output_type") == "stream" and TRUNCATED_MARK in out.get("text", ""):
-                if not any("were dropped" in n for n in notes):
-                    notes.append(f"outputs past {limits.output_bytes} bytes were dropped (from {where} on)")
-    return timed_out, list(dict.fromkeys(notes))
-
-
-def _copy_extra_files(src_folder: Path, nb_path: Path, dest: Path, hw: str) -> None:
-    total = 0
-    for path in sorted(Path(src_folder).rglob("*")):
-        if path == nb_path or path.suffix == ".ipynb" or path.is_symlink() or not path.is_file():
-            continue
-        if ".ipynb_checkpoints" in path.parts or "__pycache__" in path.parts:
-            continue
-        size = path.stat().st_size
-        if total + size > MAX_EXTRA_FILE_BYTES:
-            continue
-        total += size
-        target = dest / path.relative_to(src_folder)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-
-
 def _publish(folder: Path, final: Path) -> None:
-    """Copy ``folder`` to ``final`` (the executed notebook feedback reads), replacing it as a whole.
-
-    A lock file serialises the swap between graders that publish the same
-    student at once (two people grading overlapping lists, say).
-    """
-    import fcntl
-
+    """Copy ``folder`` to ``final`` (what feedback reads), replacing it whole, under a lock file."""
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     shutil.rmtree(staging)
@@ -173,103 +69,138 @@ def _publish(folder: Path, final: Path) -> None:
             os.replace(staging, final)
 
 
-def grade_job(job: dict) -> dict:
-    """Grade one student; return (and write) the result record. Never raises for a bad submission.
+# ------------------------------------------------------------- the graded notebook
 
-    ``job``: hw, student, folder, course_dir, max_score, digest, source_digest,
-    cell_timeout, limits (a dict of :class:`Limits`).
-    """
-    import nbformat
 
-    started = time.monotonic()
-    hw, student = job["hw"], job["student"]
-    course = Path(job["course_dir"])
-    limits = Limits(**(job.get("limits") or {}))
-    os.environ["AUTOGRADER_LIMITS"] = limits.to_env()
-    folder = Path(job["folder"]) if job.get("folder") else None
+def _error(ename: str, text: str) -> dict:
+    return new_output("error", ename=ename, evalue=text.splitlines()[0] if text else "", traceback=text.splitlines())
 
-    def finish(**kw):
-        rec = make_record(job, seconds=time.monotonic() - started, **kw)
-        write_json_atomic(record_path(course, hw, student), rec)
-        return rec
 
-    if folder is None:
-        return finish(status="missing", reason=f"missing {hw}.ipynb (no submission)")
-    from .preflight import inspect_submission
+def graded_notebook(repaired, tests, verdicts, runs: dict, log: str):
+    """The student's notebook as feedback shows it: test cells from the source, outputs the grader wrote."""
+    nb = copy.deepcopy(repaired)
+    by_id = {t.grade_id: (t, v) for t, v in zip(tests, verdicts)}
+    for k, cell in enumerate(nb.cells):
+        gid = ((cell.get("metadata") or {}).get("nbgrader") or {}).get("grade_id")
+        if cell.cell_type != "code":
+            continue
+        cell.outputs, cell.execution_count = [], None
+        if gid in by_id:
+            test, verdict = by_id[gid]
+            cell.source = test.source
+            if verdict.output:
+                cell.outputs.append(new_output("stream", name="stdout", text=verdict.output))
+            if verdict.message:
+                cell.outputs.append(_error(f"Test{verdict.outcome.capitalize()}", verdict.message))
+        elif k in runs and runs[k].error:
+            cell.outputs.append(_error("Error" if runs[k].status == "error" else f"Cell{runs[k].status.capitalize()}",
+                                       runs[k].error))
+    if log.strip():
+        nb.metadata["autograder"] = {"student_output": log[-20000:]}
+    return nb
 
-    pf = inspect_submission(hw, folder, _released(course, hw))
-    if pf.status is not None:
-        quarantine(course, hw, student, folder, pf.reason)
-        return finish(status=pf.status, reason=pf.reason, notes=pf.notes)
 
-    # a private root per run: two graders (or a re-run) grading one student never share it
-    (course / "work" / hw).mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix=f"{student}.", dir=course / "work" / hw))
-    (root / "submitted" / student / hw).mkdir(parents=True)
-    (root / "source").symlink_to(course / "source", target_is_directory=True)
-    shutil.copyfile(template_gradebook(course, hw), root / "gradebook.db")
-    sub_dir = root / "submitted" / student / hw
-    nbformat.write(pf.notebook, sub_dir / f"{hw}.ipynb")
-    _copy_extra_files(folder, pf.path, sub_dir, hw)
+# ------------------------------------------------------------------------- a job
 
-    from nbgrader.apps import NbGraderAPI
-    from nbgrader.coursedir import CourseDirectory
 
-    cfg = _config(job.get("cell_timeout"))
-    cfg.CourseDirectory.root = str(root)
-    cfg.CourseDirectory.db_url = sqlite_url(root)  # never the course's gradebook, whatever the config says
-    api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
-    with Watchdog(limits.notebook_timeout) as dog:
-        result = api.autograde(hw, student, force=True, create=True)
-    autograded = root / "autograded" / student / hw
-    notes, tampering = list(pf.notes), list(pf.tampering)
-    cell_timeout = job.get("cell_timeout") or cfg.Execute.timeout
+def _status(pf: Preflight, runs: dict, verdicts) -> Status:
+    kinds = {r.status for r in runs.values()} | {v.outcome for v in verdicts}
+    if pf.tampering:
+        return Status.TAMPERED
+    if "timeout" in kinds:
+        return Status.TIMEOUT
+    if "crashed" in kinds:
+        return Status.CRASHED
+    return Status.OK
+
+
+def _notes(runs: dict, repaired, process: StudentProcess) -> list:
+    notes = []
+    for k, run in sorted(runs.items()):
+        where = ((repaired.cells[k].get("metadata") or {}).get("nbgrader") or {}).get("grade_id") or f"cell {k + 1}"
+        if run.status == "timeout":
+            notes.append(f"{where} ran past the {process.limits.cell_timeout:g} s limit and was skipped")
+        elif run.status == "crashed":
+            notes.append(f"{where} killed the notebook's process and was skipped")
+    if process.memory_cap_hit:
+        notes.append(f"the notebook reached its memory cap ({process.limits.memory_bytes} bytes)")
+    if any("more bytes of output were dropped" in log for log in process.logs):
+        notes.append(f"printed output past {process.limits.output_bytes} bytes was dropped")
+    return notes
+
+
+def _run_submission(job: Job, pf: Preflight, scratch: Path) -> tuple:
+    """Start the student's process on the repaired notebook and decide every test: ``(verdicts, runs, process)``."""
+    course = job.course
+    source = _notebook(course.source_notebook(job.hw))
+    tests = test_cells(source)
+    test_ids = {t.grade_id for t in tests}
+    workdir = scratch / "submission"
+    workdir.mkdir()
+    copy_tree_safely(Path(job.folder), workdir, skip=(pf.path,), max_total_bytes=5 * 1024 ** 2)
+    nbformat.write(pf.notebook, workdir / f"{job.hw}.ipynb")
+    cells = [(k, c.source) for k, c in enumerate(pf.notebook.cells) if c.cell_type == "code"
+             and ((c.get("metadata") or {}).get("nbgrader") or {}).get("grade_id") not in test_ids]
+    process = StudentProcess(workdir, cells, job.limits, scratch, forbidden=forbidden_modules(source))
+    deadline = time.monotonic() + job.limits.notebook_timeout
     try:
-        if dog.fired:
-            return finish(status="timeout", reason=f"the notebook ran past the {limits.notebook_timeout:g} s "
-                                                   "limit and was stopped", notes=notes, tampering=tampering)
-        if not result.get("success") or not (autograded / f"{hw}.ipynb").is_file():
-            log = (result.get("log") or "") + (result.get("error") or "")
-            if "CellTimeoutError" in log:
-                return finish(status="timeout", reason=f"a cell ran past the {cell_timeout} s cell limit and "
-                                                       "could not be interrupted", notes=notes, tampering=tampering)
-            if "unresponsive" in log or "DeadKernel" in log or "Kernel died" in log or "kernel died" in log:
-                reason = "the kernel died (os._exit, a crash, or the memory cap)"
-            else:
-                lines = [ln for ln in log.splitlines() if "ERROR" in ln or "Error" in ln]
-                reason = "autograde failed: " + (lines[-1].strip()[:300] if lines else "see the grader log")
-            return finish(status="crashed", reason=reason, notes=notes, tampering=tampering)
-        from .grading import read_scores
-
-        score, _, tests = read_scores(hw, student, root, db_url=sqlite_url(root))
-        executed = nbformat.read(autograded / f"{hw}.ipynb", as_version=4)
-        timed_out, more = _outcome_notes(executed, limits, cell_timeout)
-        notes += more
-        _publish(autograded, course / "autograded" / student / hw)
-        status = "tampered" if tampering else ("timeout" if timed_out else "ok")
-        reason = "; ".join(tampering + notes) or None
-        return finish(score=score, status=status, reason=reason, tests=tests, notes=notes, tampering=tampering)
+        process.start(deadline)
+        verdicts = run_tests(tests, process, deadline)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
-        cleanup_runtime_dirs()
+        process.close()
+    return tests, verdicts, process
 
 
-def failure_record(job: dict, status: str, reason: str, *, seconds: float = 0.0, **extra) -> dict:
-    """Write and return the record of a job that left none itself (its worker raised, died or hung)."""
-    record = {**make_record(job, status=status, reason=reason, seconds=seconds), **extra}
+def grade_job(job: Job) -> Record:
+    """Grade one student; return (and write) the record. Never raises for a bad submission."""
+    started = time.monotonic()
+    course = job.course
+
+    def finish(**fields) -> Record:
+        rec = Record.for_job(job, seconds=round(time.monotonic() - started, 2),
+                             isolation=isolation_label(job.limits), **fields)
+        return records.save(rec, course)
+
+    if job.folder is None:
+        return finish(status=Status.MISSING, reason=f"missing {job.hw}.ipynb (no submission)")
+    pf = inspect_submission(job.hw, Path(job.folder), _notebook(course.released(job.hw)))
+    if pf.status is not None:
+        quarantine(course, job.hw, job.student, Path(job.folder), pf.reason)
+        return finish(status=Status(pf.status), reason=pf.reason, notes=pf.notes)
+    course.work(job.hw).mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{job.student}.", dir=course.work(job.hw)))
     try:
-        write_json_atomic(record_path(job["course_dir"], job["hw"], job["student"]), record)
+        tests, verdicts, process = _run_submission(job, pf, scratch)
+        graded = scratch / "graded"
+        graded.mkdir()
+        nbformat.write(graded_notebook(pf.notebook, tests, verdicts, process.runs, "".join(process.logs)),
+                       graded / f"{job.hw}.ipynb")
+        _publish(graded, course.autograded(job.student, job.hw))
+        notes = pf.notes + _notes(process.runs, pf.notebook, process)
+        status = _status(pf, process.runs, verdicts)
+        return finish(score=sum(v.score for v in verdicts), status=status,
+                      reason="; ".join(pf.tampering + notes) or None, notes=notes, tampering=pf.tampering,
+                      tests={v.grade_id: [v.score, v.max_score] for v in verdicts},
+                      messages={v.grade_id: v.message for v in verdicts if v.message})
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def failure_record(job: Job, status: Status, reason: str, *, seconds: float = 0.0, trace: str | None = None) -> Record:
+    """Write and return the record of a job that left none itself (its worker raised, died or hung)."""
+    rec = Record.for_job(job, status=status, reason=reason, seconds=round(seconds, 2),
+                         isolation=isolation_label(job.limits), traceback=trace)
+    try:
+        records.save(rec, job.course)
     except OSError:
         pass
-    return record
+    return rec
 
 
-def grade_job_guarded(job: dict) -> dict:
+def grade_job_guarded(job: Job) -> Record:
     """:func:`grade_job`, with a grader bug turned into a ``crashed`` record for this student alone."""
-    import traceback
-
     try:
         return grade_job(job)
-    except BaseException as exc:  # noqa: BLE001 - one student's failure must not stop the rest
-        return failure_record(job, "crashed", f"grader error: {type(exc).__name__}: {str(exc)[:300]}",
-                              traceback=traceback.format_exc()[-4000:])
+    except Exception as exc:  # noqa: BLE001 - one student's failure must not stop the rest
+        return failure_record(job, Status.CRASHED, f"grader error: {type(exc).__name__}: {str(exc)[:300]}",
+                              trace=traceback.format_exc()[-4000:])

@@ -2,26 +2,22 @@
 
 ``autograder`` copies this file into the course directory (nbgrader's working
 root, ``autograder/_course/`` by default) before it runs nbgrader there, and
-passes ``--CourseDirectory.root`` and, where asked, ``--Execute.timeout`` on the
-command line. The gradebook is SQLite in the course directory (nbgrader's
+passes ``--CourseDirectory.root`` on the command line. The gradebook is SQLite in the course directory (nbgrader's
 default ``sqlite:///<root>/gradebook.db``) unless ``$AUTOGRADER_DB_URL`` names
 another database (PostgreSQL, for several graders at once). It comes from the
 environment, not this file, so a password never lands in the course folder.
 
-The notebooks run in the ``python3`` kernel. Its kernelspec says ``python``,
-which jupyter_client replaces with ``sys.executable`` of the nbgrader process;
-``autograder`` starts nbgrader with the current interpreter, so the kernel is
-that interpreter, with the same coursekit and numpy.
+nbgrader does three jobs here: ``generate_assignment`` (the student version and the
+gradebook's record of the graded cells), the gradebook itself, and
+``generate_feedback``. It never executes a submission.
 """
 import os
 
-from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades,
-                                    IgnorePattern, LimitOutput, SaveAutoGrades)
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
-from autograder.grading import COURSE_ID, DB_URL_ENV
+from autograder.layout import COURSE_ID, DB_URL_ENV
 from autograder.preprocessors import ClearHiddenTracebacks
-from autograder.sandbox import LimitedExecute
 
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
 
@@ -31,24 +27,14 @@ c.CourseDirectory.course_id = COURSE_ID
 if os.environ.get(DB_URL_ENV, "").strip():
     c.CourseDirectory.db_url = os.environ[DB_URL_ENV].strip()
 
-# Per-cell limit in seconds; the whole homework runs in a few seconds.
-c.Execute.timeout = 60
-c.Execute.interrupt_on_timeout = True
+# Grading does not use nbgrader's autograde: `python -m autograder grade` runs the student's
+# notebook in a sandboxed process and decides every test in its own process, which never
+# runs student code (see autograder/verdict.py). Do not run `nbgrader autograde` on
+# submissions: it would execute student code next to the code that records the score.
 c.Execute.kernel_name = "python3"
-
-# nbgrader's autograde pipeline with Execute replaced by LimitedExecute: the kernel runs
-# under autograder.sandbox (rlimits, bubblewrap where it works) and a notebook's outputs
-# are capped in bytes (text, images, HTML). The limits come from $AUTOGRADER_LIMITS.
-c.Autograde.autograde_preprocessors = [LimitedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
-
-# Student notebooks carry their own kernelspec; grade with ours.
-c.OverwriteKernelspec.enabled = True
 
 # Feedback must not reveal the hidden tests: nbgrader shows them by default, and
 # a failing hidden test's traceback quotes its code, so strip that first.
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTracebacks, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
 c.ClearHiddenTests.enforce_metadata = True
 
-# Keep a runaway print loop from bloating the graded notebook.
-c.LimitOutput.max_lines = 200

@@ -25,12 +25,18 @@ with a reason.
 """
 from __future__ import annotations
 
+import ast
 import copy
 import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_notebook
+
+from .files import is_plain_file
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 ** 2
 _ID = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
@@ -54,6 +60,26 @@ GAMING_PATTERNS = (
 )
 
 
+KEPT_OWN = "# This cell was missing from the submission; {names} come(s) from the student's own cells.\n"
+
+
+def _defines(source: str) -> set:
+    """Top-level names a cell defines (functions, classes, assignments); magics and shell lines ignored."""
+    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return set()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
+
+
 def normalise_name(stem: str) -> str:
     s = stem.strip().lower()
     changed = True
@@ -70,13 +96,13 @@ def find_notebook(hw: str, folder: Path):
     """``(path, note)``: the student's notebook for ``hw`` in ``folder`` (or one level down)."""
     folder = Path(folder)
     exact = folder / f"{hw}.ipynb"
-    if exact.is_file():
+    if is_plain_file(exact):
         return exact, None
-    if not folder.is_dir():
+    if not folder.is_dir() or folder.is_symlink():
         return None, None
     candidates = []
     for path in sorted(list(folder.glob("*.ipynb")) + list(folder.glob("*/*.ipynb"))):
-        if ".ipynb_checkpoints" in path.parts or not path.is_file() or path.is_symlink():
+        if ".ipynb_checkpoints" in path.parts or not is_plain_file(path) or path.parent.is_symlink():
             continue
         if normalise_name(path.stem) == hw.lower():
             candidates.append(path)
@@ -112,20 +138,28 @@ def _nbg(cell) -> dict:
     return nbg if isinstance(nbg, dict) else {}
 
 
+class MalformedCell(ValueError):
+    """A cell whose fields have the wrong JSON types."""
+
+
 def _source(cell) -> str:
     src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
+    if isinstance(src, str):
+        return src
+    if isinstance(src, list) and all(isinstance(line, str) for line in src):
+        return "".join(src)
+    raise MalformedCell(f"a cell's source is a {type(src).__name__} holding something other than text")
 
 
 def _norm(src: str) -> str:
     return "\n".join(line.rstrip() for line in src.strip().splitlines())
 
 
-def _load(hw: str, path: Path):
+def load_json(path: Path) -> dict:
+    """A notebook file's JSON, checked for the shapes pre-flight relies on (raises on anything else)."""
     raw = path.read_bytes()
     if len(raw) > MAX_NOTEBOOK_BYTES:
         raise ValueError(f"notebook is {len(raw)} bytes, over the {MAX_NOTEBOOK_BYTES} byte limit")
-    import nbformat
 
     try:
         data = json.loads(raw.decode("utf-8", errors="strict"))
@@ -133,21 +167,35 @@ def _load(hw: str, path: Path):
         raise nbformat.reader.NotJSONError(f"not valid JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise ValueError("not a notebook (no list of cells)")
+    for cell in data["cells"]:
+        if isinstance(cell, dict):
+            _source(cell)
+            if not isinstance(cell.get("metadata", {}), dict):
+                raise MalformedCell("a cell's metadata is not an object")
     if data.get("nbformat") != 4:
         data = nbformat.reads(json.dumps(data), as_version=4)
     return data
 
 
 def inspect_submission(hw: str, folder: Path, released) -> Preflight:
-    """Find, parse and repair ``hw``'s notebook in ``folder`` against the ``released`` notebook."""
-    import nbformat
-    from nbformat.v4 import new_notebook
+    """Find, parse and repair ``hw``'s notebook in ``folder`` against the ``released`` notebook.
 
+    Never raises for what the student handed in: anything that cannot be read or repaired
+    is ``malformed``, with the reason.
+    """
+    try:
+        return _inspect(hw, folder, released)
+    except Exception as exc:  # noqa: BLE001 - a shape of JSON we did not foresee is still the student's
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return Preflight("malformed", f"unreadable {hw}.ipynb: {type(exc).__name__}: {first[:200]}")
+
+
+def _inspect(hw: str, folder: Path, released) -> Preflight:
     path, rename_note = find_notebook(hw, folder)
     if path is None:
         return Preflight("missing", f"missing {hw}.ipynb")
     try:
-        data = _load(hw, path)
+        data = load_json(path)
     except Exception as exc:  # noqa: BLE001 - whatever the file is, it is the student's
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return Preflight("malformed", f"unreadable {hw}.ipynb: {type(exc).__name__}: {first[:200]}", path=path)
@@ -191,6 +239,7 @@ def inspect_submission(hw: str, folder: Path, released) -> Preflight:
             out["outputs"], out["execution_count"] = [], None
         return out
 
+    student_extras = [_source(c) for group in extras.values() for c in group if c.get("cell_type") == "code"]
     cells = [plain(c) for c in extras[None]]
     student_code = [_source(c) for c in extras[None] if c.get("cell_type") == "code"]
     for gid in order:
@@ -200,7 +249,12 @@ def inspect_submission(hw: str, folder: Path, released) -> Preflight:
         new = nbformat.from_dict(copy.deepcopy(dict(ref)))
         if "outputs" in new:
             new["outputs"], new["execution_count"] = [], None
-        if mine is None:
+        if mine is None and meta.get("solution") and _defines(ref.source) \
+                and _defines(ref.source) <= _defines("\n".join(student_extras)):
+            new["source"] = KEPT_OWN.format(names=", ".join(sorted(_defines(ref.source))))
+            notes.append(f"cell {gid} had lost its nbgrader metadata: kept the student's own cells that define "
+                         f"{', '.join(sorted(_defines(ref.source)))} instead of the released stub")
+        elif mine is None:
             notes.append(f"restored deleted cell {gid}" + (" (the released stub)" if meta.get("solution") else ""))
         else:
             mine_meta = {k: v for k, v in _nbg(mine).items() if k not in ("checksum", "cell_type")}

@@ -1,0 +1,101 @@
+"""Decide every graded test in the grader's own process, which never runs student code.
+
+The tests come from the instructor's *source* notebook (public and hidden parts), never
+from the student's copy. Each test cell runs here with ``exec`` in a fresh namespace whose
+only given name is ``student`` (:class:`autograder.session.Student`); it reaches the
+student's functions through the pipe and judges what comes back with coursekit's checks.
+A test scores its points if the cell finishes and nothing else; no output, message or
+metadata from the student's process counts.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+import warnings
+from dataclasses import dataclass
+
+from .session import Budget, Student, StudentCodeError, StudentGone, StudentProcess
+
+MESSAGE_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class TestCell:
+    grade_id: str
+    points: float
+    source: str
+    index: int          # position in the source notebook
+
+
+@dataclass(frozen=True)
+class Verdict:
+    grade_id: str
+    score: float
+    max_score: float
+    outcome: str        # passed, failed, timeout, crashed
+    message: str | None  # why it failed, for the student's feedback
+    output: str         # what the test printed (seeds to replay a hidden case, ...)
+    seconds: float
+
+
+def _meta(cell) -> dict:
+    meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def test_cells(source_nb) -> list:
+    """The autograded test cells of an nbgrader source notebook, in order."""
+    out = []
+    for k, cell in enumerate(source_nb.cells):
+        meta = _meta(cell)
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            out.append(TestCell(meta["grade_id"], float(meta.get("points", 0)), cell.source, k))
+    return out
+
+
+def forbidden_modules(notebook) -> list:
+    """The modules a homework forbids (notebook metadata ``coursekit.forbidden``)."""
+    meta = (notebook.metadata or {}).get("coursekit") or {}
+    return [str(m) for m in meta.get("forbidden", []) if isinstance(m, str)]
+
+
+def _failure(exc: BaseException) -> tuple:
+    """``(outcome, message)`` for an exception that ended a test."""
+    if isinstance(exc, StudentGone):
+        return ("timeout" if exc.kind == "timeout" else "crashed"), str(exc)
+    if isinstance(exc, StudentCodeError):
+        text = str(exc)
+        if exc.student_traceback:
+            text += "\n\nWhere, in your code:\n" + exc.student_traceback
+        return "failed", text
+    return "failed", f"{type(exc).__name__}: {exc}"
+
+
+def run_test(test: TestCell, process: StudentProcess, time_left: float) -> Verdict:
+    """Run one test cell against the student's process; restart the process first if it died."""
+    started = time.monotonic()
+    printed = io.StringIO()
+    process.budget = Budget(started + min(process.limits.cell_timeout, max(time_left, 0.0)))
+    try:
+        if not process.alive and not process.start(started + max(time_left, 0.0)):
+            raise StudentGone("the student's process could not be started again (it died or hung too often)",
+                              "crashed")
+        namespace = {"__name__": "__grader__", "student": Student(process)}
+        code = compile(test.source, f"<test {test.grade_id}>", "exec")
+        with contextlib.redirect_stdout(printed), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a warning never costs a point
+            exec(code, namespace)  # noqa: S102 - the instructor's test, from the source notebook
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any way a test ends early is a failure of that test
+        outcome, message = _failure(exc)
+        return Verdict(test.grade_id, 0.0, test.points, outcome, message[:MESSAGE_CHARS], printed.getvalue()[-2000:],
+                       time.monotonic() - started)
+    return Verdict(test.grade_id, test.points, test.points, "passed", None, printed.getvalue()[-2000:],
+                   time.monotonic() - started)
+
+
+def run_tests(tests, process: StudentProcess, job_deadline: float) -> list:
+    """Every test, in order; a test that finds no time left fails with a timeout."""
+    return [run_test(t, process, job_deadline - time.monotonic()) for t in tests]

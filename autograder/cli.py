@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     def course_dir_arg(p):
         p.add_argument("--course-dir", type=Path, default=grading.DEFAULT_COURSE_DIR,
                        help="nbgrader's working root (default: %(default)s)")
+        p.add_argument("--solutions", type=Path, default=grading.SOLUTIONS_DIR,
+                       help="folder of the instructor's homework notebooks, one folder each (default: %(default)s)")
         p.add_argument("--db-url", default=None,
                        help="gradebook database, e.g. postgresql://grader@dbhost/ml101 for several graders "
                             f"(default: ${grading.DB_URL_ENV}, else SQLite in the course folder)")
@@ -109,7 +111,7 @@ def main(argv=None) -> int:
         os.environ[grading.DB_URL_ENV] = args.db_url  # nbgrader's subprocesses and config read it from here
     try:
         if args.command == "release":
-            path = grading.release(args.hw, args.course_dir)
+            path = grading.release(args.hw, args.course_dir, solutions_dir=args.solutions)
             print(f"released {path}")
         elif args.command == "collect":
             n = grading.collect(args.hw, args.source, args.course_dir, roster=args.roster, regex=args.regex)
@@ -120,7 +122,7 @@ def main(argv=None) -> int:
             results = grading.grade(args.hw, args.submissions, args.out, args.course_dir, jobs=args.jobs, students=args.student,
                                     force=args.force, roster=args.roster, limits=limits,
                                     progress=False if args.no_progress else None, executor=args.executor,
-                                    scheduler=args.scheduler)
+                                    scheduler=args.scheduler, solutions_dir=args.solutions)
             counts = {}
             for r in results:
                 counts[r.status] = counts.get(r.status, 0) + 1

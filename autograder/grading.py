@@ -261,7 +261,7 @@ def grade(hw: str, submissions: Path | None = None, out: Path | None = None, cou
           cell_timeout: float | None = None, log=print, jobs: int = 1, students: Sequence[str] | None = None,
           force: bool = False, roster: Path | None = None, limits: Limits | None = None,
           progress: bool | None = None, release_first: bool = True, executor: str = "local",
-          scheduler: str | None = None) -> list:
+          scheduler: str | None = None, solutions_dir: Path = SOLUTIONS_DIR) -> list:
     """Grade every student folder in ``submissions`` (and every roster student); optionally write the CSV.
 
     Refuses to start (one-line :class:`GradingError`) when the sandbox asked for cannot be had.
@@ -282,7 +282,7 @@ def grade(hw: str, submissions: Path | None = None, out: Path | None = None, cou
     run = _executor(executor, jobs, scheduler, log)
     everyone, folders = _class_list(course, Path(submissions or course.collected(hw)), roster, students, log)
     if release_first:
-        release(hw, course.root, force=False)
+        release(hw, course.root, force=False, solutions_dir=solutions_dir)
     todo, done = _plan(hw, course, everyone, folders, limits, force)
     if done:
         log(f"{len(done)} students already graded (use --force to re-grade), {len(todo)} to grade")

@@ -181,7 +181,8 @@ def grade_job(job: Job) -> Record:
         return finish(score=sum(v.score for v in verdicts), status=status,
                       reason="; ".join(pf.tampering + notes) or None, notes=notes, tampering=pf.tampering,
                       tests={v.grade_id: [v.score, v.max_score] for v in verdicts},
-                      messages={v.grade_id: v.message for v in verdicts if v.message})
+                      messages={v.grade_id: v.message for v in verdicts if v.message},
+                      public={v.grade_id: v.public_passed for v in verdicts})
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

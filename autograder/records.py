@@ -53,6 +53,7 @@ class Record:
     reason: str | None = None
     tests: dict = field(default_factory=dict)      # grade_id -> [score, max_score]
     messages: dict = field(default_factory=dict)   # grade_id -> why it failed (shown in feedback)
+    public: dict = field(default_factory=dict)     # grade_id -> whether the visible part of the test passed
     notes: list = field(default_factory=list)
     tampering: list = field(default_factory=list)
     digest: str | None = None

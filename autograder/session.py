@@ -223,7 +223,7 @@ class StudentProcess:
             raise StudentGone(f"the student's process is gone ({type(exc).__name__})", "crashed") from None
 
     def _receive(self, budget: Budget) -> tuple:
-        left = budget.left()
+        left = min(budget.left(), self.limits.cell_timeout)
         try:
             header, body = self.replies.frames.get(timeout=max(left, 0.001))
         except queue.Empty:

@@ -21,7 +21,7 @@ MESSAGE_CHARS = 4000
 
 
 @dataclass(frozen=True)
-class TestCell:
+class GradedTest:
     grade_id: str
     points: float
     source: str
@@ -37,6 +37,19 @@ class Verdict:
     message: str | None  # why it failed, for the student's feedback
     output: str         # what the test printed (seeds to replay a hidden case, ...)
     seconds: float
+    public_passed: bool  # the part a student sees (before the hidden region) passed
+
+
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+def split_hidden(source: str) -> tuple:
+    """``(public, rest)``: a test cell's code before its hidden region, and the remainder."""
+    lines = source.splitlines(keepends=True)
+    for k, line in enumerate(lines):
+        if line.strip() == HIDDEN_BEGIN:
+            return "".join(lines[:k]), "".join(["\n"] * k + lines[k:])
+    return source, ""
 
 
 def _meta(cell) -> dict:
@@ -50,7 +63,7 @@ def test_cells(source_nb) -> list:
     for k, cell in enumerate(source_nb.cells):
         meta = _meta(cell)
         if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
-            out.append(TestCell(meta["grade_id"], float(meta.get("points", 0)), cell.source, k))
+            out.append(GradedTest(meta["grade_id"], float(meta.get("points", 0)), cell.source, k))
     return out
 
 
@@ -72,28 +85,36 @@ def _failure(exc: BaseException) -> tuple:
     return "failed", f"{type(exc).__name__}: {exc}"
 
 
-def run_test(test: TestCell, process: StudentProcess, time_left: float) -> Verdict:
+def run_test(test: GradedTest, process: StudentProcess, time_left: float) -> Verdict:
     """Run one test cell against the student's process; restart the process first if it died."""
     started = time.monotonic()
     printed = io.StringIO()
+    public_passed = False
     process.budget = Budget(started + min(process.limits.cell_timeout, max(time_left, 0.0)))
     try:
         if not process.alive and not process.start(started + max(time_left, 0.0)):
             raise StudentGone("the student's process could not be started again (it died or hung too often)",
                               "crashed")
         namespace = {"__name__": "__grader__", "student": Student(process)}
-        code = compile(test.source, f"<test {test.grade_id}>", "exec")
+        public, rest = split_hidden(test.source)
         with contextlib.redirect_stdout(printed), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a warning never costs a point
-            exec(code, namespace)  # noqa: S102 - the instructor's test, from the source notebook
+            _run(public, test, namespace)
+            public_passed = True
+            _run(rest, test, namespace)
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 - any way a test ends early is a failure of that test
         outcome, message = _failure(exc)
         return Verdict(test.grade_id, 0.0, test.points, outcome, message[:MESSAGE_CHARS], printed.getvalue()[-2000:],
-                       time.monotonic() - started)
+                       time.monotonic() - started, public_passed)
     return Verdict(test.grade_id, test.points, test.points, "passed", None, printed.getvalue()[-2000:],
-                   time.monotonic() - started)
+                   time.monotonic() - started, True)
+
+
+def _run(code: str, test: GradedTest, namespace: dict) -> None:
+    if code.strip():
+        exec(compile(code, f"<test {test.grade_id}>", "exec"), namespace)  # noqa: S102 - the instructor's test
 
 
 def run_tests(tests, process: StudentProcess, job_deadline: float) -> list:

@@ -74,7 +74,7 @@ def _npy(arr: np.ndarray) -> bytes:
     if arr.dtype.kind not in ARRAY_KINDS:
         raise WireError(f"an array of dtype {arr.dtype} cannot be sent (numbers and booleans only)")
     buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    np.save(buf, arr if arr.flags.c_contiguous else arr.copy(order="C"), allow_pickle=False)
     return buf.getvalue()
 
 

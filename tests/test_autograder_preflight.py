@@ -11,9 +11,9 @@ import pytest
 
 from autograder import grading
 from autograder.cli import build_parser
-from autograder.jobs import write_json_atomic
+from autograder.records import write_json_atomic
 from autograder.preflight import find_notebook, inspect_submission, normalise_name
-from autograder.sandbox import Limits, bwrap_available, isolation_report, wrap_command
+from autograder.sandbox import Limits, isolation_report, student_command
 
 REPO = Path(__file__).resolve().parents[1]
 HW = "hw3_conv"
@@ -142,17 +142,56 @@ def test_cli_new_commands_parse():
 
 
 def test_sandbox_command_hides_the_repository(tmp_path):
-    argv, env = wrap_command(["python", "-m", "ipykernel_launcher"], workdir=str(tmp_path), runtime_dir=str(tmp_path),
-                             limits=Limits())
-    assert argv[0] == "prlimit" and any(a.startswith("--as=") for a in argv)
-    if bwrap_available():
-        assert "bwrap" in argv and "--unshare-all" in argv and "--share-net" not in argv
-        binds = {argv[i + 1] for i, a in enumerate(argv) if a in ("--bind", "--ro-bind", "--ro-bind-try")}
+    argv, env, group = student_command(tmp_path, Limits(), ["coursekit.layers"], tmp_path)
+    try:
+        assert argv[:2] == ["/bin/sh", "-c"] and "prlimit" in argv and "bwrap" in argv and "--unshare-all" in argv
+        assert "--share-net" not in argv and env.keys() == {"PATH"}
+        binds = {argv[i + 2]: argv[i + 1] for i, a in enumerate(argv) if a in ("--bind", "--ro-bind", "--ro-bind-try")}
         assert str(REPO) not in binds and str(REPO / "solutions") not in binds
-        assert str(REPO / "coursekit") in binds
+        assert str(REPO / "coursekit") in binds and "--bind" not in argv  # nothing of the host is writable
+        assert "not available" in (Path(binds[str(REPO / "coursekit" / "layers")]) / "__init__.py").read_text()
         assert "bubblewrap" in isolation_report()
-    else:
-        assert "NO SANDBOX" in isolation_report()
+    finally:
+        group.close()
+    argv, env, group = student_command(tmp_path, Limits(sandbox="none"), [], tmp_path)
+    assert group is None and "bwrap" not in argv and any(a.startswith("--as=") for a in argv)
+    assert "NO SANDBOX" in isolation_report(Limits(sandbox="none"))
+
+
+def test_malformed_shapes_are_malformed_not_crashes(released, tmp_path):
+    data = json.loads(nbformat.writes(released))
+    data["cells"][1]["source"] = ["import numpy as np\n", 42]
+    (tmp_path / f"{HW}.ipynb").write_text(json.dumps(data))
+    pf = inspect_submission(HW, tmp_path, released)
+    assert pf.status == "malformed" and "source" in pf.reason
+
+
+def test_a_solution_that_lost_its_metadata_is_not_replaced_by_the_stub(released, tmp_path):
+    nb = copy.deepcopy(released)
+    k = next(i for i, c in enumerate(nb.cells) if _gid(c) == "conv2d_forward")
+    nb.cells[k] = nbformat.v4.new_code_cell("def conv2d_forward(x, w, b, *, stride=1, padding=0):\n    return 'mine'\n")
+    pf = inspect_submission(HW, _write(tmp_path / "s", nb), released)
+    cells = pf.notebook.cells
+    forward = next(c for c in cells if _gid(c) == "conv2d_forward")
+    assert "NotImplementedError" not in forward.source and "student's own cells" in forward.source
+    assert any("lost its nbgrader metadata" in n for n in pf.notes)
+    mine = next(i for i, c in enumerate(cells) if "return 'mine'" in c.source)
+    assert all("raise NotImplementedError" not in c.source for c in cells[mine + 1:] if "conv2d_forward(" in c.source)
+
+
+def test_links_in_a_submission_are_never_followed(released, tmp_path):
+    subs = tmp_path / "subs"
+    folder = _write(subs / "s", released)
+    (folder / "secret.ipynb").symlink_to(REPO / "solutions" / HW / f"{HW}.ipynb")
+    (subs / "x").mkdir()
+    (subs / "x" / f"{HW}.ipynb").symlink_to(REPO / "solutions" / HW / f"{HW}.ipynb")
+    assert find_notebook(HW, subs / "x") == (None, None)
+    said = []
+    n = grading.collect(HW, subs, tmp_path / "course", log=said.append)
+    copied = tmp_path / "course" / "collected" / HW
+    assert n == 2 and (copied / "s" / f"{HW}.ipynb").is_file() and not (copied / "s" / "secret.ipynb").exists()
+    assert not (copied / "x" / f"{HW}.ipynb").exists()
+    assert any("secret.ipynb: a symbolic link" in line for line in said)
 
 
 def test_collect_from_zip(tmp_path):

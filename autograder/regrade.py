@@ -1,0 +1,120 @@
+"""Regrade an assignment after a test was fixed, and show what changed before anyone sees it.
+
+``regrade(hw)`` keeps a copy of the current result records in
+``<course>/regrades/<hw>/<stamp>/before/``, releases the fixed source and grades
+again (a record made with the old source is stale, so every student is graded
+anew), then writes ``changes.csv``: per student the old and new score and the
+tests whose points changed. Until ``publish(hw)`` the regrade is *pending* and
+``export`` and ``feedback`` refuse to run, so no new grade leaves the course
+folder unreviewed. Overrides live apart from the records and stay in force.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import grading
+from . import overrides as ovr
+from .finals import points
+from .term import TermError, write_text_atomic
+
+PENDING = "PENDING"
+
+
+@dataclass(frozen=True)
+class Change:
+    student_id: str
+    old_score: float | None  # None: no record before
+    new_score: float | None
+    tests: tuple              # (grade_id, old points, new points) for every test whose points changed
+    old_status: str = ""
+    new_status: str = ""
+
+
+def regrades_dir(course_dir: Path, hw: str) -> Path:
+    return Path(course_dir) / "regrades" / hw
+
+
+def pending(course_dir: Path, hw: str) -> Path | None:
+    """The folder of ``hw``'s regrade waiting for review, if any."""
+    marker = regrades_dir(course_dir, hw) / PENDING
+    return regrades_dir(course_dir, hw) / marker.read_text().strip() if marker.is_file() else None
+
+
+def check_published(course_dir: Path, hw: str | None) -> None:
+    """Raise :class:`TermError` if a regrade of ``hw`` (or of any assignment) waits for review."""
+    base = Path(course_dir) / "regrades"
+    hws = [hw] if hw else sorted(p.name for p in base.iterdir()) if base.is_dir() else []
+    for h in hws:
+        where = pending(course_dir, h)
+        if where is not None:
+            raise TermError(f"the regrade of {h} waits for review ({where / 'changes.csv'}): "
+                            f"run `regrade {h} --publish` first")
+
+
+def diff_records(old: dict, new: dict) -> list:
+    """One :class:`Change` per student whose score, status or test points differ."""
+    out = []
+    for s in sorted(set(old) | set(new)):
+        a, b = old.get(s), new.get(s)
+        ta, tb = (a or {}).get("tests") or {}, (b or {}).get("tests") or {}
+        tests = tuple((t, _pts(ta.get(t)), _pts(tb.get(t))) for t in sorted(set(ta) | set(tb))
+                      if _pts(ta.get(t)) != _pts(tb.get(t)))
+        sa = float(a["score"]) if a else None
+        sb = float(b["score"]) if b else None
+        st_a, st_b = (a or {}).get("status", ""), (b or {}).get("status", "")
+        if sa != sb or tests or st_a != st_b:
+            out.append(Change(s, sa, sb, tests, st_a, st_b))
+    return out
+
+
+def _pts(v):
+    return None if v is None else float(v[0])
+
+
+def regrade(hw: str, course_dir: Path, *, log=print, **grade_kwargs) -> list:
+    """Release the fixed ``hw``, grade everyone again, write and return the changes (pending review)."""
+    course_dir = Path(course_dir).resolve()
+    check_published(course_dir, hw)
+    before = {r["student_id"]: r for r in grading.load_records(course_dir, hw)}
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    folder = regrades_dir(course_dir, hw) / stamp
+    src = course_dir / "results" / hw
+    if src.is_dir():
+        shutil.copytree(src, folder / "before")
+    write_text_atomic(regrades_dir(course_dir, hw) / PENDING, stamp + "\n")
+    grading.release(hw, course_dir, force=True)
+    grading.grade(hw, course_dir=course_dir, log=log, release_first=False, **grade_kwargs)
+    after = {r["student_id"]: r for r in grading.load_records(course_dir, hw)}
+    changes = diff_records(before, after)
+    write_changes(changes, folder / "changes.csv", ovr.active(course_dir, hw), hw)
+    return changes
+
+
+def write_changes(changes: list, to: Path, in_force: dict, hw: str) -> Path:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["student_id", "old_score", "new_score", "old_status", "new_status", "tests_changed",
+                "overrides_in_force"])
+    for c in changes:
+        tests = "; ".join(f"{t}: {_txt(a)} -> {_txt(b)}" for t, a, b in c.tests)
+        kept = "; ".join(ovr.describe(e) for e in in_force.get((hw, c.student_id), {}).values())
+        w.writerow([c.student_id, _txt(c.old_score), _txt(c.new_score), c.old_status, c.new_status, tests, kept])
+    return write_text_atomic(to, buf.getvalue())
+
+
+def _txt(x) -> str:
+    return "-" if x is None else points(x)
+
+
+def publish(hw: str, course_dir: Path) -> Path:
+    """End the review of ``hw``'s regrade: export and feedback show the new grades from now on."""
+    where = pending(course_dir, hw)
+    if where is None:
+        raise TermError(f"no regrade of {hw} waits for review")
+    (regrades_dir(course_dir, hw) / PENDING).unlink()
+    return where

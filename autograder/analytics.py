@@ -36,7 +36,7 @@ from .term import write_text_atomic  # noqa: E402
 
 
 @dataclass(frozen=True)
-class TestStats:
+class ItemStats:
     name: str
     max_points: float
     difficulty: float            # share with full points
@@ -78,7 +78,7 @@ def _group(message: str) -> str:
     return re.sub(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", "#", message)
 
 
-def test_stats(course_dir: Path, hw: str, records: list) -> list:
+def item_stats(course_dir: Path, hw: str, records: list) -> list:
     graded = [r for r in records if r.get("tests")]
     if not graded:
         return []
@@ -92,7 +92,7 @@ def test_stats(course_dir: Path, hw: str, records: list) -> list:
         failed = [r["student_id"] for i, r in enumerate(graded) if scores[i, j] < maxima[j]]
         groups = Counter(_group(messages[s].get(t, "no error shown (wrong value or a hidden check)"))
                          for s in failed)
-        out.append(TestStats(t, maxima[j], 1 - len(failed) / len(graded), disc[j], tuple(groups.most_common(3))))
+        out.append(ItemStats(t, maxima[j], 1 - len(failed) / len(graded), disc[j], tuple(groups.most_common(3))))
     return out
 
 
@@ -135,7 +135,7 @@ def analytics(hw: str, course_dir: Path, out: Path | None = None) -> Path:
     course_dir = Path(course_dir)
     records = load_records(course_dir, hw)
     finals = final_rows(course_dir, hw)
-    stats = test_stats(course_dir, hw, records)
+    stats = item_stats(course_dir, hw, records)
     out = Path(out or course_dir / "reports" / hw / "analytics.html")
     write_text_atomic(out, _page(hw, stats, records, finals))
     return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -76,23 +77,40 @@ def _pts(v):
     return None if v is None else float(v[0])
 
 
-def regrade(hw: str, course_dir: Path, *, log=print, **grade_kwargs) -> list:
-    """Release the fixed ``hw``, grade everyone again, write and return the changes (pending review)."""
+def regrade(hw: str, course_dir: Path, *, log=print, solutions_dir: Path = grading.SOLUTIONS_DIR,
+            **grade_kwargs) -> list:
+    """Release the fixed ``hw``, grade everyone again, write and return the changes (pending review).
+
+    An interrupted regrade is resumed by running it again: the records from before
+    it began stay in the pending folder, and students already regraded are skipped.
+    """
     course_dir = Path(course_dir).resolve()
-    check_published(course_dir, hw)
-    before = {r["student_id"]: r for r in grading.load_records(course_dir, hw)}
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    folder = regrades_dir(course_dir, hw) / stamp
-    src = course_dir / "results" / hw
-    if src.is_dir():
-        shutil.copytree(src, folder / "before")
-    write_text_atomic(regrades_dir(course_dir, hw) / PENDING, stamp + "\n")
-    grading.release(hw, course_dir, force=True)
+    folder = pending(course_dir, hw) or _start(course_dir, hw)
+    before = {}
+    for path in sorted((folder / "before").glob("*.json")) if (folder / "before").is_dir() else []:
+        rec = json.loads(path.read_text())
+        before[rec["student_id"]] = rec
+    grading.release(hw, course_dir, solutions_dir=solutions_dir, force=False)
     grading.grade(hw, course_dir=course_dir, log=log, release_first=False, **grade_kwargs)
     after = {r["student_id"]: r for r in grading.load_records(course_dir, hw)}
     changes = diff_records(before, after)
     write_changes(changes, folder / "changes.csv", ovr.active(course_dir, hw), hw)
     return changes
+
+
+def _start(course_dir: Path, hw: str) -> Path:
+    """Keep the current records in a new pending folder (copied first, then marked pending)."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    folder = regrades_dir(course_dir, hw) / stamp
+    src = course_dir / "results" / hw
+    tmp = regrades_dir(course_dir, hw) / f".{stamp}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    if src.is_dir():
+        shutil.copytree(src, tmp / "before")
+    tmp.mkdir(parents=True, exist_ok=True)
+    tmp.rename(folder)
+    write_text_atomic(regrades_dir(course_dir, hw) / PENDING, stamp + "\n")
+    return folder
 
 
 def write_changes(changes: list, to: Path, in_force: dict, hw: str) -> Path:

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import analytics, finals, grading, lms, precheck, similarity
+from . import analytics, finals, grading, lms, precheck, similarity, term
 from . import overrides as ovr
 from . import regrade as rg
 from .sandbox import Limits
@@ -84,11 +84,6 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--to", type=Path, default=Path("grades.csv"), help="CSV to write (default: %(default)s)")
     ex.add_argument("--roster", type=Path, default=None)
     ex.add_argument("--reasons", action="store_true", help="add a sixth column with the reason")
-    ex.add_argument("--format", choices=("plain", "canvas", "moodle"), default="plain",
-                    help="plain CSV (with lateness, penalty, final score when the course has course.yml or "
-                         "overrides), Canvas's gradebook import, or Moodle's CSV grade import")
-    ex.add_argument("--moodle-id", choices=sorted(lms.MOODLE_IDS), default="email",
-                    help="the roster column Moodle matches users on (default: %(default)s)")
     course_dir_arg(ex)
 
     rp = sub.add_parser("report", help="PNG + HTML: score histogram and failure rate per test")
@@ -108,6 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _term_parsers(sub, course_dir_arg, limit_args) -> None:
+    """The term's options of ``export`` and ``feedback``, and the term's own commands."""
+    ex, fb = sub.choices["export"], sub.choices["feedback"]
+    ex.add_argument("--format", choices=("plain", "canvas", "moodle"), default="plain",
+                    help="plain CSV (with lateness, penalty, final score when the course has course.yml or "
+                         "overrides), Canvas's gradebook import, or Moodle's CSV grade import")
+    ex.add_argument("--moodle-id", choices=sorted(lms.MOODLE_IDS), default="email",
+                    help="the roster column Moodle matches users on (default: %(default)s)")
+    fb.add_argument("--reveal-hidden", action="store_true",
+                    help="show the hidden tests' code and tracebacks; refused before every deadline has passed "
+                         "(extensions and cut-off included)")
     ov = sub.add_parser("override", help="set one test's points, or the final score, of one student (with a reason)")
     ov.add_argument("hw")
     ov.add_argument("student")
@@ -215,6 +220,11 @@ def _cmd_export(args) -> None:
         print(f"wrote {args.to} ({len(rows)} rows)")
 
 
+def _check_reveal(args) -> None:
+    course = term.read_course_file(args.course_dir)
+    term.check_reveal(course, args.hw, term.known_students(args.course_dir) or ())
+
+
 TERM_COMMANDS = {"override": _cmd_override, "overrides": _cmd_overrides, "regrade": _cmd_regrade,
                  "similarity": _cmd_similarity, "precheck": _cmd_precheck, "export": _cmd_export}
 
@@ -253,7 +263,9 @@ def main(argv=None) -> int:
         elif args.command == "feedback":
             rg.check_published(args.course_dir, args.hw)
             from .reports import feedback
-            paths = feedback(args.hw, args.course_dir, students=args.student)
+            if args.reveal_hidden:
+                _check_reveal(args)
+            paths = feedback(args.hw, args.course_dir, students=args.student, reveal_hidden=args.reveal_hidden)
             ovr.annotate_feedback(args.course_dir, args.hw, paths)
             print(f"wrote {len(paths)} feedback pages under {args.course_dir / 'feedback'}")
         elif args.command in TERM_COMMANDS:

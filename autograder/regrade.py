@@ -11,8 +11,10 @@ folder unreviewed. Overrides live apart from the records and stay in force.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,9 +23,11 @@ from pathlib import Path
 from . import grading
 from . import overrides as ovr
 from .finals import points
+from .preflight import find_notebook
 from .term import TermError, write_text_atomic
 
 PENDING = "PENDING"
+_EDITED = re.compile(r"^edited locked cell (\S+) \(restored\)$")
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,10 @@ def regrade(hw: str, course_dir: Path, *, log=print, solutions_dir: Path = gradi
     for path in sorted((folder / "before").glob("*.json")) if (folder / "before").is_dir() else []:
         rec = json.loads(path.read_text())
         before[rec["student_id"]] = rec
+    _keep_release(course_dir, hw)
     grading.release(hw, course_dir, solutions_dir=solutions_dir, force=False)
     grading.grade(hw, course_dir=course_dir, log=log, release_first=False, **grade_kwargs)
+    forgive_earlier_releases(course_dir, hw)
     after = {r["student_id"]: r for r in grading.load_records(course_dir, hw)}
     changes = diff_records(before, after)
     write_changes(changes, folder / "changes.csv", ovr.active(course_dir, hw), hw)
@@ -111,6 +117,83 @@ def _start(course_dir: Path, hw: str) -> Path:
     tmp.rename(folder)
     write_text_atomic(regrades_dir(course_dir, hw) / PENDING, stamp + "\n")
     return folder
+
+
+def _keep_release(course_dir: Path, hw: str) -> None:
+    """Keep the notebook the students were given: their locked cells are this version's."""
+    current = course_dir / "release" / hw / f"{hw}.ipynb"
+    if current.is_file():
+        data = current.read_bytes()
+        name = hashlib.sha256(data).hexdigest()[:16] + ".ipynb"
+        target = regrades_dir(course_dir, hw) / "releases" / name
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(target)
+
+
+def _locked_versions(course_dir: Path, hw: str) -> dict:
+    """``{grade_id: {normalised source}}`` of the locked cells of every earlier release of ``hw``."""
+    out: dict = {}
+    for path in sorted((regrades_dir(course_dir, hw) / "releases").glob("*.ipynb")):
+        for cell in json.loads(path.read_text()).get("cells", []):
+            meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+            if meta.get("locked") and meta.get("grade_id"):
+                out.setdefault(meta["grade_id"], set()).add(_norm(_src(cell)))
+    return out
+
+
+def _src(cell) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def _norm(src: str) -> str:
+    return "\n".join(line.rstrip() for line in src.strip().splitlines())
+
+
+def forgive_earlier_releases(course_dir: Path, hw: str) -> int:
+    """Un-flag locked cells that are an earlier release's version, not the student's edit; return how many records.
+
+    After a test is fixed, every student's notebook still holds the test as it was
+    handed out. The grader restores the current version either way; this only
+    moves the finding from ``tampering`` to ``notes`` (and the status back to ok).
+    """
+    versions = _locked_versions(course_dir, hw)
+    changed = 0
+    for rec in grading.load_records(course_dir, hw):
+        if rec.get("status") != "tampered":
+            continue
+        kept, notes = [], list(rec.get("notes") or [])
+        cells = _student_cells(course_dir, hw, rec["student_id"])
+        for finding in rec.get("tampering") or []:
+            m = _EDITED.match(finding)
+            if m and m.group(1) in cells and cells[m.group(1)] in versions.get(m.group(1), set()):
+                notes.append(f"cell {m.group(1)} is from an earlier release (replaced by the fixed one)")
+            else:
+                kept.append(finding)
+        if len(kept) < len(rec.get("tampering") or []):
+            rec.update(tampering=kept, notes=notes, status="tampered" if kept else "ok",
+                       reason="; ".join(kept + notes) or None)
+            write_text_atomic(course_dir / "results" / hw / f"{rec['student_id']}.json",
+                              json.dumps(rec, indent=1, sort_keys=True))
+            changed += 1
+    return changed
+
+
+def _student_cells(course_dir: Path, hw: str, student: str) -> dict:
+    path, _ = find_notebook(hw, course_dir / "collected" / hw / student)
+    try:
+        cells = json.loads(Path(path).read_text()).get("cells", []) if path else []
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for cell in cells if isinstance(cells, list) else []:
+        meta = (cell.get("metadata") or {}).get("nbgrader") or {} if isinstance(cell, dict) else {}
+        if isinstance(meta, dict) and meta.get("grade_id"):
+            out.setdefault(meta["grade_id"], _norm(_src(cell)))
+    return out
 
 
 def write_changes(changes: list, to: Path, in_force: dict, hw: str) -> Path:

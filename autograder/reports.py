@@ -9,13 +9,18 @@ from pathlib import Path
 from .grading import DEFAULT_COURSE_DIR, GradingError, load_records, nbgrader_env
 
 
-def feedback(hw: str, course_dir: Path | None = None, students=None) -> list:
+HIDING = ("ClearHiddenTracebacks", "ClearHiddenTests")
+
+
+def feedback(hw: str, course_dir: Path | None = None, students=None, *, reveal_hidden: bool = False) -> list:
     """Per-student HTML feedback (``<course>/feedback/<student>/<hw>/<hw>.html``), hidden tests stripped.
 
     Uses nbgrader's ``generate_feedback`` through its Python API with the
     course config (``ClearHiddenTracebacks`` then ``ClearHiddenTests``): the
     failing tests keep their ``CheckFailure`` message, hidden test code is
-    gone. Only students with a graded notebook get a page.
+    gone. Only students with a graded notebook get a page. ``reveal_hidden``
+    keeps the hidden tests and their tracebacks (the caller checks that every
+    deadline has passed: see :func:`autograder.term.check_reveal`).
     """
     import os
 
@@ -30,6 +35,9 @@ def feedback(hw: str, course_dir: Path | None = None, students=None) -> list:
     os.environ.update({"PATH": nbgrader_env()["PATH"]})
     cfg = PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config()
     cfg.CourseDirectory.root = str(course_dir)
+    if reveal_hidden:
+        cfg.GenerateFeedback.preprocessors = [p for p in cfg.GenerateFeedback.preprocessors
+                                              if p.__name__ not in HIDING]
     api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
     paths = []
     for rec in records:

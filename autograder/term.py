@@ -299,6 +299,25 @@ def lateness(course: Course, course_dir: Path, hw: str, student: str, graded: bo
     return Lateness(submitted, due, round(hours, 2), percent, cut, note)
 
 
+def check_reveal(course: Course, hw: str, students, now: datetime | None = None) -> datetime:
+    """The last deadline of ``hw`` over ``students`` (extensions included); :class:`TermError` if it is ahead.
+
+    Hidden tests may be shown in feedback only once nobody can still hand in:
+    one student's feedback would otherwise tell another, extended one, the tests.
+    """
+    if hw not in course.assignments:
+        raise TermError(f"{hw} has no due date in {COURSE_FILE}: hidden tests stay hidden")
+    last = max([due_for(course, hw, s)[0] for s in students] + [course.assignments[hw].due])
+    cutoff = course.assignments[hw].policy.cutoff_hours
+    if cutoff is not None:
+        last += timedelta(hours=cutoff)
+    now = now or datetime.now(timezone.utc)
+    if now < last:
+        raise TermError(f"hidden tests of {hw} stay hidden until {last.isoformat(timespec='minutes')} "
+                        "(the last deadline, extensions and cut-off included)")
+    return last
+
+
 # ------------------------------------------------------------------ files, atomically
 
 

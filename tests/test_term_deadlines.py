@@ -14,7 +14,8 @@ from autograder import grading
 from autograder import overrides as ovr
 from autograder.cli import main
 from autograder.finals import final_rows
-from autograder.term import LatePolicy, TermError, due_for, parse_time, read_course_file, submission_time
+from autograder.term import (LatePolicy, TermError, check_reveal, due_for, parse_time, read_course_file,
+                             submission_time)
 from term_support import collected, write_record
 
 UTC = timezone.utc
@@ -177,3 +178,16 @@ def test_overrides_are_kept_with_who_when_why_and_dropping_keeps_them(tmp_path, 
     assert main(["overrides", "drop", "1", "--reason", "mistake", "--course-dir", str(course)]) == 0
     assert ovr.read_overrides(course)[0]["dropped"]["reason"] == "mistake"
     assert final_rows(course, "hw1")[0].final == 3
+
+
+def test_hidden_tests_are_revealed_only_after_every_deadline(tmp_path, capsys):
+    course = _course(tmp_path, "student_id,assignment,due,hours,reason\ncy,hw1,,24,accommodation\n")
+    c = read_course_file(course)
+    # hw1 due 2026-10-05 21:59 UTC, cy +24 h, cut-off 120 h later: 2026-10-11 21:59 UTC
+    last = datetime(2026, 10, 11, 21, 59, tzinfo=UTC)
+    assert check_reveal(c, "hw1", ["ada", "cy"], now=last) == last
+    with pytest.raises(TermError, match=r"stay hidden until 2026-10-11T23:59\+02:00"):
+        check_reveal(c, "hw1", ["ada", "cy"], now=last - timedelta(minutes=1))
+    (course / "course.yml").write_text("assignments:\n  hw1: {due: 2999-01-01 00:00}\n")  # cy: +24 h
+    assert main(["feedback", "hw1", "--reveal-hidden", "--course-dir", str(course)]) == 1
+    assert "hidden tests of hw1 stay hidden until 2999-01-02T00:00" in capsys.readouterr().err

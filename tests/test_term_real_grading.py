@@ -14,6 +14,7 @@ from autograder import overrides as ovr
 from autograder import regrade as rg
 from autograder.bench import _solved
 from autograder.cli import main
+from autograder.reports import feedback
 
 REPO = Path(__file__).resolve().parents[1]
 HW = "hw3_conv"
@@ -51,13 +52,12 @@ def test_a_fixed_test_is_regraded_on_real_notebooks(tmp_path, capsys):
 
     shutil.copytree(REPO / "solutions" / HW, solutions / HW, dirs_exist_ok=True)  # the fix
     changes = rg.regrade(HW, course, solutions_dir=solutions, jobs=2, progress=False, log=lambda *a: None)
-    got = {c.student_id: c for c in changes}
-    print({s: (c.old_status, c.new_status) for s, c in got.items()})
-    assert [(c.student_id, c.old_score, c.new_score, c.tests) for c in changes if c.student_id != "s3"] == [
-        ("s1", 8.0, 10.0, (("test_forward_basic", 0.0, 2.0),)),
-        ("s2", 8.0, 10.0, (("test_forward_basic", 0.0, 2.0),))]
-    if "s3" in got:  # the stubs score 0 either way; only the status may differ
-        assert (got["s3"].old_score, got["s3"].new_score, got["s3"].tests) == (0.0, 0.0, ())
+    # every notebook holds the broken test as handed out: an earlier release's cell, not tampering
+    assert [(c.student_id, c.old_score, c.new_score, c.tests, c.new_status) for c in changes] == [
+        ("s1", 8.0, 10.0, (("test_forward_basic", 0.0, 2.0),), "ok"),
+        ("s2", 8.0, 10.0, (("test_forward_basic", 0.0, 2.0),), "ok")]
+    assert {r["student_id"]: r["status"] for r in grading.load_records(course, HW)} == {"s1": "ok", "s2": "ok",
+                                                                                      "s3": "ok"}
     assert main(["export", HW, "--format", "canvas", "--to", str(tmp_path / "c.csv"),
                  "--course-dir", str(course)]) == 1  # not before the review
     assert rg.publish(HW, course)
@@ -67,3 +67,10 @@ def test_a_fixed_test_is_regraded_on_real_notebooks(tmp_path, capsys):
     assert rows[1][5] == "10"
     # s1 on time: 10; s2 30 h late, two started days at 10 % of 10 points: 8; s3: 0 plus the 1-point override
     assert {r[0]: r[5] for r in rows[2:]} == {"One": "10", "Two": "8", "Three": "1"}
+    # feedback: hidden tests stay hidden by default, and show when asked for (the command checks the deadline)
+    [page] = feedback(HW, course, students=["s3"])
+    assert "BEGIN HIDDEN TESTS" not in page.read_text() and "the approach is right" not in page.read_text()
+    ovr.annotate_feedback(course, HW, [page])
+    assert "test test_forward_basic set to 1 by ta" in page.read_text()
+    [page] = feedback(HW, course, students=["s3"], reveal_hidden=True)
+    assert "BEGIN HIDDEN TESTS" in page.read_text()

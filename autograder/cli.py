@@ -198,8 +198,19 @@ def _cmd_precheck(args) -> int:
     return 0 if result.ok else 1
 
 
+def _warn_unknown_times(args) -> None:
+    """Name the graded submissions that carry no readable time (no penalty was applied to them)."""
+    if not finals.has_term_files(args.course_dir):
+        return
+    for r in finals.final_rows(args.course_dir, args.hw, roster=args.roster):
+        if r.late.problem:
+            print(f"warning: {r.student_id} {r.assignment}: {r.late.problem}; no late penalty applied",
+                  file=sys.stderr)
+
+
 def _cmd_export(args) -> None:
     rg.check_published(args.course_dir, args.hw)
+    _warn_unknown_times(args)
     roster = args.roster or (args.course_dir / "roster.csv")
     if args.format in ("canvas", "moodle"):
         if not Path(roster).is_file():

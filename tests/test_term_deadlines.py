@@ -121,7 +121,7 @@ def test_collect_keeps_the_latest_time_from_lms_file_names(tmp_path):
     assert submission_time(course, "hw1", "bob")[0] == datetime(2026, 10, 4, 10, 0, tzinfo=UTC)
 
 
-def test_final_scores_combine_lateness_extensions_and_overrides(tmp_path):
+def test_final_scores_combine_lateness_extensions_and_overrides(tmp_path, capsys):
     course = _course(tmp_path, "student_id,assignment,due,hours,reason\ncy,hw1,,72,accommodation\n",
                      roster=("ada", "bob", "cy", "dee", "eve"))
     tests = {"t1": (4, 4), "t2": (3, 6)}                       # 7 of 10 points
@@ -142,6 +142,7 @@ def test_final_scores_combine_lateness_extensions_and_overrides(tmp_path):
     assert rows["eve"].final == 7 and "timestamp.txt missing" in rows["eve"].late.problem
     out = tmp_path / "g.csv"
     assert main(["export", "hw1", "--course-dir", str(course), "--to", str(out)]) == 0
+    assert "warning: eve hw1: no submission time (timestamp.txt missing); no late penalty" in capsys.readouterr().err
     got = {r["student_id"]: r for r in csv.DictReader(out.open())}
     assert (got["bob"]["score"], got["bob"]["penalty"], got["bob"]["final_score"]) == ("7", "2", "8")
     assert "test t2 set to 6 by ta" in got["bob"]["overrides"] and got["ada"]["final_score"] == "9.5"

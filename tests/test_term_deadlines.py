@@ -121,6 +121,22 @@ def test_collect_keeps_the_latest_time_from_lms_file_names(tmp_path):
     assert submission_time(course, "hw1", "bob")[0] == datetime(2026, 10, 4, 10, 0, tzinfo=UTC)
 
 
+def test_collect_keeps_nbgrader_timestamps_of_a_folder_and_of_a_zip_of_folders(tmp_path):
+    src = tmp_path / "submitted"
+    (src / "ada").mkdir(parents=True)
+    (src / "ada" / "hw1.ipynb").write_text("{}")
+    (src / "ada" / "timestamp.txt").write_text("2026-10-05 21:00:00.000000 UTC")
+    course = tmp_path / "course"
+    grading.collect("hw1", src, course)
+    zpath = tmp_path / "folders.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("bob/hw1.ipynb", "{}")
+        zf.writestr("bob/timestamp.txt", "2026-10-06 09:00:00 UTC")
+    grading.collect("hw1", zpath, course)
+    assert submission_time(course, "hw1", "ada")[0] == datetime(2026, 10, 5, 21, 0, tzinfo=UTC)
+    assert submission_time(course, "hw1", "bob")[0] == datetime(2026, 10, 6, 9, 0, tzinfo=UTC)
+
+
 def test_final_scores_combine_lateness_extensions_and_overrides(tmp_path, capsys):
     course = _course(tmp_path, "student_id,assignment,due,hours,reason\ncy,hw1,,72,accommodation\n",
                      roster=("ada", "bob", "cy", "dee", "eve"))

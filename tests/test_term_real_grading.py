@@ -14,6 +14,7 @@ from autograder import overrides as ovr
 from autograder import regrade as rg
 from autograder.bench import _solved
 from autograder.cli import main
+from autograder.precheck import precheck
 from autograder.reports import feedback
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,3 +75,19 @@ def test_a_fixed_test_is_regraded_on_real_notebooks(tmp_path, capsys):
     assert "test test_forward_basic set to 1 by ta" in page.read_text()
     [page] = feedback(HW, course, students=["s3"], reveal_hidden=True)
     assert "BEGIN HIDDEN TESTS" in page.read_text()
+
+
+def test_precheck_runs_the_public_tests_of_a_real_homework(tmp_path):
+    released_path = grading.release(HW, tmp_path / "course")
+    released = nbformat.read(released_path, as_version=4)
+    source = nbformat.read(REPO / "solutions" / HW / f"{HW}.ipynb", as_version=4)
+    mine = tmp_path / "laptop" / f"{HW} (2).ipynb"
+    mine.parent.mkdir()
+    nbformat.write(_solved(released, source), mine)
+    result = precheck(mine, released_path)
+    assert result.ok and len(result.passed) == 6, str(result)
+    assert f"renamed {HW} (2).ipynb to {HW}.ipynb" in str(result)
+    nbformat.write(released, mine)  # the stubs, handed in untouched
+    result = precheck(mine, released_path)
+    assert not result.ok and {t for t, _ in result.failed} >= {"test_forward_basic", "test_backward_dx"}
+    assert all("NotImplementedError" in m for _, m in result.failed), str(result)

@@ -38,6 +38,7 @@ class Precheck:
     passed: list = field(default_factory=list)     # public test cells that ran clean
     failed: list = field(default_factory=list)     # (test, plain-words message)
     errors: list = field(default_factory=list)     # (cell, message) of the student's cells that raised
+    hidden_only: list = field(default_factory=list)  # test cells with no public check: they run at grading
 
     @property
     def ok(self) -> bool:
@@ -53,6 +54,8 @@ class Precheck:
         lines += [f"  public test {t} fails: {m}" for t, m in self.failed]
         if self.passed:
             lines.append(f"  public tests passing: {', '.join(self.passed)} (the hidden tests run at grading)")
+        if self.hidden_only:
+            lines.append(f"  tests checked only at grading (no public part): {', '.join(self.hidden_only)}")
         return "\n".join(lines)
 
 
@@ -97,12 +100,18 @@ def run_cells(nb, result: Precheck) -> None:
             meta = _meta(cell)
             label = meta.get("grade_id") or f"#{k + 1}"
             message = _exec(cell.source, ns, label)
-            if meta.get("grade") and meta.get("locked"):
+            if meta.get("grade") and meta.get("locked") and not _has_code(cell.source):
+                result.hidden_only.append(label)
+            elif meta.get("grade") and meta.get("locked"):
                 (result.failed.append((label, message)) if message else result.passed.append(label))
             elif message:
                 result.errors.append((label, message))
     finally:
         homework.student = saved
+
+
+def _has_code(source: str) -> bool:
+    return any(line.strip() and not line.lstrip().startswith("#") for line in source.splitlines())
 
 
 def _exec(source: str, ns: dict, label: str) -> str:

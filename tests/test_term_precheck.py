@@ -53,6 +53,15 @@ def test_renamed_file_deleted_function_and_edited_test_are_named_in_plain_words(
     assert not result.ok
 
 
+def test_a_test_cell_with_only_comments_is_left_to_the_grader(tmp_path, released):
+    ref = nbformat.read(released, as_version=4)
+    ref.cells[5].source = "# Test: double (1 point). Hidden tests only."
+    nbformat.write(ref, released)
+    result = precheck(_write(tmp_path, student_notebook(ref, GOOD)), released)
+    assert result.passed == ["test_square"] and result.hidden_only == ["test_double"]
+    assert "checked only at grading (no public part): test_double" in str(result)
+
+
 def test_a_missing_function_says_so(tmp_path, released):
     nb = student_notebook(nbformat.read(released, as_version=4),
                           {"square": "def squared(x):\n    return x * x", "double": GOOD["double"]})

@@ -1,7 +1,11 @@
-"""``python -m autograder release|collect|grade|feedback|export|report|bench``.
+"""``python -m autograder release|collect|grade|feedback|export|report|bench`` and the term's commands
+``override|overrides|regrade|similarity|precheck``.
 
-A thin layer over :mod:`autograder.grading`, :mod:`autograder.reports` and
-:mod:`autograder.bench`.
+A thin layer over :mod:`autograder.grading`, :mod:`autograder.reports`,
+:mod:`autograder.bench` and the term's modules (:mod:`autograder.term`,
+:mod:`autograder.overrides`, :mod:`autograder.finals`, :mod:`autograder.lms`,
+:mod:`autograder.regrade`, :mod:`autograder.similarity`, :mod:`autograder.analytics`,
+:mod:`autograder.precheck`).
 """
 from __future__ import annotations
 
@@ -10,10 +14,13 @@ import os
 import sys
 from pathlib import Path
 
-from . import grading
+from . import analytics, finals, grading, lms, precheck, similarity, term
+from . import overrides as ovr
+from . import regrade as rg
 from .bench import bench
 from .reports import feedback, report
 from .sandbox import Limits, isolation_report
+from .term import TermError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", type=Path, default=None, help="folder (default: <course>/reports/<hw>)")
     course_dir_arg(rp)
 
+    _term_parsers(sub, course_dir_arg, limit_args)
+
     be = sub.add_parser("bench", help="grade N copies of the solution (plus broken ones) at several worker counts")
     be.add_argument("--hw", default="hw3_conv")
     be.add_argument("--n", type=int, default=40)
@@ -98,6 +107,144 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--broken", type=float, default=0.1, help="fraction of broken submissions")
     be.add_argument("--workdir", type=Path, default=None)
     return parser
+
+
+def _term_parsers(sub, course_dir_arg, limit_args) -> None:
+    """The term's options of ``export`` and ``feedback``, and the term's own commands."""
+    ex, fb = sub.choices["export"], sub.choices["feedback"]
+    ex.add_argument("--format", choices=("plain", "canvas", "moodle"), default="plain",
+                    help="plain CSV (with lateness, penalty, final score when the course has course.yml or "
+                         "overrides), Canvas's gradebook import, or Moodle's CSV grade import")
+    ex.add_argument("--moodle-id", choices=sorted(lms.MOODLE_IDS), default="email",
+                    help="the roster column Moodle matches users on (default: %(default)s)")
+    fb.add_argument("--reveal-hidden", action="store_true",
+                    help="show the hidden tests' code and tracebacks; refused before every deadline has passed "
+                         "(extensions and cut-off included)")
+    ov = sub.add_parser("override", help="set one test's points, or the final score, of one student (with a reason)")
+    ov.add_argument("hw")
+    ov.add_argument("student")
+    ov.add_argument("--test", default=None, help="the test's grade_id (default: override the final score)")
+    ov.add_argument("--points", type=float, required=True)
+    ov.add_argument("--reason", required=True)
+    ov.add_argument("--by", default=None, help="who (default: the login name)")
+    course_dir_arg(ov)
+
+    ol = sub.add_parser("overrides", help="list the overrides, or drop one by id")
+    ol.add_argument("action", choices=("list", "drop"))
+    ol.add_argument("id", nargs="?", type=int, default=None, help="the override to drop")
+    ol.add_argument("--hw", default=None)
+    ol.add_argument("--reason", default="", help="why it is dropped")
+    ol.add_argument("--by", default=None)
+    course_dir_arg(ol)
+
+    rg_ = sub.add_parser("regrade", help="after fixing a test: release, grade everyone again, show the changes")
+    rg_.add_argument("hw")
+    rg_.add_argument("--publish", action="store_true", help="end the review: export and feedback show new grades")
+    rg_.add_argument("--jobs", "-j", type=int, default=1)
+    limit_args(rg_)
+    course_dir_arg(rg_)
+
+    si = sub.add_parser("similarity", help="rank pairs of submissions by shared solution code (HTML report)")
+    si.add_argument("hw")
+    si.add_argument("--top", type=int, default=20, help="pairs shown in the report (default: %(default)s)")
+    si.add_argument("--out", type=Path, default=None, help="HTML file (default: <course>/reports/<hw>/similarity.html)")
+    course_dir_arg(si)
+
+    pc = sub.add_parser("precheck", help="(students) what the grader will repair, flag or fail in a notebook")
+    pc.add_argument("notebook", type=Path)
+    pc.add_argument("--released", type=Path, default=None, help="the notebook as handed out")
+    pc.add_argument("--no-run", action="store_true", help="only the pre-flight pass, do not run the code")
+
+
+def _cmd_override(args) -> None:
+    e = ovr.add_override(args.course_dir, args.hw, args.student, args.points, args.reason, test=args.test,
+                         by=args.by)
+    print(f"override {e['id']}: {args.student} {args.hw} {ovr.describe(e)}")
+
+
+def _cmd_overrides(args) -> None:
+    if args.action == "drop":
+        if args.id is None:
+            raise TermError("overrides drop needs the id of the override (see `overrides list`)")
+        e = ovr.drop_override(args.course_dir, args.id, args.reason, by=args.by)
+        print(f"dropped override {e['id']} ({e['student_id']} {e['assignment']})")
+        return
+    for e in ovr.read_overrides(args.course_dir):
+        if args.hw in (None, e["assignment"]):
+            state = " [dropped]" if e.get("dropped") else ""
+            print(f"{e['id']}: {e['student_id']} {e['assignment']} {ovr.describe(e)}{state}")
+
+
+def _cmd_regrade(args) -> None:
+    if args.publish:
+        print(f"published the regrade in {rg.publish(args.hw, args.course_dir)}")
+        return
+    changes = rg.regrade(args.hw, args.course_dir, jobs=args.jobs, limits=_limits(args),
+                         cell_timeout=args.cell_timeout, progress=False)
+    for c in changes:
+        tests = ", ".join(f"{t} {rg._txt(a)}->{rg._txt(b)}" for t, a, b in c.tests)
+        print(f"{c.student_id}: {rg._txt(c.old_score)} -> {rg._txt(c.new_score)}  {tests}")
+    where = rg.pending(args.course_dir, args.hw)
+    print(f"{len(changes)} students changed ({where / 'changes.csv'}); nothing is exported until "
+          f"`regrade {args.hw} --publish`")
+
+
+def _cmd_similarity(args) -> None:
+    pairs, path = similarity.similarity(args.hw, args.course_dir, args.out, top=args.top)
+    for p in pairs[:10]:
+        print(f"{100 * p.score:5.1f}%  {p.a}  {p.b}")
+    print(f"wrote {path} ({len(pairs)} pairs share code)")
+
+
+def _cmd_precheck(args) -> int:
+    try:
+        result = precheck.precheck(args.notebook, args.released, run=not args.no_run)
+    except FileNotFoundError as exc:
+        raise TermError(str(exc)) from None
+    print(result)
+    return 0 if result.ok else 1
+
+
+def _warn_unknown_times(args) -> None:
+    """Name the graded submissions that carry no readable time (no penalty was applied to them)."""
+    if not finals.has_term_files(args.course_dir):
+        return
+    for r in finals.final_rows(args.course_dir, args.hw, roster=args.roster):
+        if r.late.problem:
+            print(f"warning: {r.student_id} {r.assignment}: {r.late.problem}; no late penalty applied",
+                  file=sys.stderr)
+
+
+def _cmd_export(args) -> None:
+    rg.check_published(args.course_dir, args.hw)
+    _warn_unknown_times(args)
+    roster = args.roster or (args.course_dir / "roster.csv")
+    if args.format in ("canvas", "moodle"):
+        if not Path(roster).is_file():
+            raise TermError(f"--format {args.format} needs a roster (--roster) with the LMS's identifiers")
+        if args.format == "canvas":
+            extra = lms.write_canvas(args.course_dir, args.to, roster, args.hw)
+        else:
+            extra = lms.write_moodle(args.course_dir, args.to, roster, args.hw, id_field=args.moodle_id)
+        for s in extra:
+            print(f"warning: {s} has a result but is not on the roster: left out of {args.to}", file=sys.stderr)
+        print(f"wrote {args.to} ({args.format})")
+    elif finals.has_term_files(args.course_dir):
+        rows = finals.final_rows(args.course_dir, args.hw, roster=args.roster)
+        finals.write_plain(rows, args.to, with_reason=args.reasons)
+        print(f"wrote {args.to} ({len(rows)} rows, with lateness, penalties and overrides)")
+    else:
+        rows = grading.export(args.course_dir, args.hw, args.to, roster=args.roster, with_reason=args.reasons)
+        print(f"wrote {args.to} ({len(rows)} rows)")
+
+
+def _check_reveal(args) -> None:
+    course = term.read_course_file(args.course_dir)
+    term.check_reveal(course, args.hw, term.known_students(args.course_dir) or ())
+
+
+TERM_COMMANDS = {"override": _cmd_override, "overrides": _cmd_overrides, "regrade": _cmd_regrade,
+                 "similarity": _cmd_similarity, "precheck": _cmd_precheck, "export": _cmd_export}
 
 
 def _limits(args) -> Limits:
@@ -130,17 +277,21 @@ def main(argv=None) -> int:
             where = f"wrote {args.out} " if args.out else ""
             print(f"{where}({len(results)} students: {summary})")
         elif args.command == "feedback":
-            paths = feedback(args.hw, args.course_dir, students=args.student)
+            rg.check_published(args.course_dir, args.hw)
+            if args.reveal_hidden:
+                _check_reveal(args)
+            paths = feedback(args.hw, args.course_dir, students=args.student, reveal_hidden=args.reveal_hidden)
+            ovr.annotate_feedback(args.course_dir, args.hw, paths)
             print(f"wrote {len(paths)} feedback pages under {args.course_dir / 'feedback'}")
-        elif args.command == "export":
-            rows = grading.export(args.course_dir, args.hw, args.to, roster=args.roster, with_reason=args.reasons)
-            print(f"wrote {args.to} ({len(rows)} rows)")
+        elif args.command in TERM_COMMANDS:
+            return TERM_COMMANDS[args.command](args) or 0
         elif args.command == "report":
             png, html = report(args.hw, args.course_dir, args.out)
-            print(f"wrote {png} and {html}")
+            page = analytics.analytics(args.hw, args.course_dir, (args.out / "analytics.html") if args.out else None)
+            print(f"wrote {png}, {html} and {page}")
         elif args.command == "bench":
             bench(args.hw, args.n, args.jobs, broken=args.broken, workdir=args.workdir)
-    except grading.GradingError as exc:
+    except (grading.GradingError, TermError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

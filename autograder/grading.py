@@ -376,6 +376,10 @@ def collect(hw: str, source: Path, course_dir: Path | None = None, *, roster: Pa
     ``source`` is a folder of per-student folders, or an LMS zip whose member
     names carry the student id (``regex`` with a ``student_id`` group; by
     default nbgrader zip_collect's pattern, then a ``<id>_..._<file>`` one).
+    The submission time stays with the submission: a folder's nbgrader
+    ``timestamp.txt`` is copied with it, and a zip member name's ``timestamp``
+    group (Blackboard's ``..._attempt_2026-10-05-23-59-00_...``) is written to the
+    student's ``timestamp.txt`` (the latest, when a student has several files).
     """
     course = Course.at(course_dir)
     dest = course.collected(hw)
@@ -403,6 +407,7 @@ def collect(hw: str, source: Path, course_dir: Path | None = None, *, roster: Pa
                     continue
                 name = info.filename
                 parts = Path(name).parts
+                m = None
                 if len(parts) > 1 and not (regex or patterns[0].match(parts[-1])):
                     student, filename = parts[-2], parts[-1]  # a zip of student folders
                 else:
@@ -417,7 +422,16 @@ def collect(hw: str, source: Path, course_dir: Path | None = None, *, roster: Pa
                 target = dest / student / filename
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(zf.read(info))
+                if m is not None and m.groupdict().get("timestamp"):
+                    _keep_timestamp(dest / student / "timestamp.txt", m.group("timestamp"))
                 seen.add(student)
     else:
         raise GradingError(f"{source} is neither a folder nor a zip file")
     return len(seen)
+
+
+def _keep_timestamp(path: Path, stamp: str) -> None:
+    """Write ``stamp`` to ``path`` unless the time already there is later (same-format stamps sort as text)."""
+    old = path.read_text().strip() if path.is_file() else ""
+    if stamp.strip() > old:
+        path.write_text(stamp.strip() + "\n")

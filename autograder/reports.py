@@ -17,10 +17,16 @@ from .grading import GradingError, load_records, nbgrader_env
 from .layout import Course
 
 
-def _nbgrader_api(course: Course) -> NbGraderAPI:
+HIDING = ("ClearHiddenTracebacks", "ClearHiddenTests")
+
+
+def _nbgrader_api(course: Course, reveal_hidden: bool = False) -> NbGraderAPI:
     os.environ["PATH"] = nbgrader_env()["PATH"]
     cfg = PyFileConfigLoader("nbgrader_config.py", path=str(course.root)).load_config()
     cfg.CourseDirectory.root = str(course.root)
+    if reveal_hidden:
+        cfg.GenerateFeedback.preprocessors = [p for p in cfg.GenerateFeedback.preprocessors
+                                              if p.__name__ not in HIDING]
     return NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
 
 
@@ -38,20 +44,22 @@ def plain_feedback(record: dict) -> str:
             f"<ul>{notes}</ul></body></html>")
 
 
-def feedback(hw: str, course_dir: Path | None = None, students=None, *, log=print) -> list:
+def feedback(hw: str, course_dir: Path | None = None, students=None, *, log=print,
+             reveal_hidden: bool = False) -> list:
     """Per-student HTML feedback (``<course>/feedback/<student>/<hw>/<hw>.html``), hidden tests stripped.
 
     nbgrader's ``generate_feedback`` with the course config (``ClearHiddenTracebacks`` then
     ``ClearHiddenTests``) shows the graded notebook: each failing test with the grader's
     message, hidden test code gone. Where nbgrader cannot make a page for a student (whatever
     their notebook holds), that student gets a plain page made from their record, the problem
-    is logged, and the batch goes on. Every graded student gets a page.
+    is logged, and the batch goes on. Every graded student gets a page. ``reveal_hidden``
+    keeps the hidden tests (the caller checks every deadline has passed: term.check_reveal).
     """
     course = Course.at(course_dir)
     records = [r for r in load_records(course.root, hw) if r.get("tests")]
     if students:
         records = [r for r in records if r["student_id"] in set(students)]
-    api = _nbgrader_api(course)
+    api = _nbgrader_api(course, reveal_hidden)
     paths = []
     for rec in records:
         student, page = rec["student_id"], course.feedback(rec["student_id"], hw)

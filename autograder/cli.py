@@ -23,35 +23,36 @@ from .sandbox import Limits, isolation_report
 from .term import TermError
 
 
+def course_dir_arg(p) -> None:
+    p.add_argument("--course-dir", type=Path, default=grading.DEFAULT_COURSE_DIR,
+                   help="nbgrader's working root (default: %(default)s)")
+    p.add_argument("--solutions", type=Path, default=grading.SOLUTIONS_DIR,
+                   help="folder of the instructor's homework notebooks, one folder each (default: %(default)s)")
+    p.add_argument("--db-url", default=None,
+                   help="gradebook database, e.g. postgresql://grader@dbhost/ml101 for several graders "
+                        f"(default: ${grading.DB_URL_ENV}, else SQLite in the course folder)")
+
+
+def limit_args(p) -> None:
+    d = Limits()
+    p.add_argument("--cell-timeout", type=float, default=d.cell_timeout,
+                   help="seconds for one notebook cell, and for one test's calls (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=d.notebook_timeout,
+                   help="wall-clock seconds per submission (default: %(default)s)")
+    p.add_argument("--memory-mb", type=int, default=d.memory_bytes // 2 ** 20,
+                   help="memory cap of a submission, all its processes together, MiB (default: %(default)s)")
+    p.add_argument("--max-processes", type=int, default=d.max_pids,
+                   help="processes and threads a submission may run at once (default: %(default)s)")
+    p.add_argument("--output-kb", type=int, default=d.output_bytes // 1024,
+                   help="printed output kept per submission, KiB (default: %(default)s)")
+    p.add_argument("--sandbox", choices=("bwrap", "none"), default="bwrap",
+                   help="bwrap (default): bubblewrap and a cgroup, refused with the fix named where they "
+                        "cannot be had; none: run student code with your own rights (says so in the export)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-
-    def course_dir_arg(p):
-        p.add_argument("--course-dir", type=Path, default=grading.DEFAULT_COURSE_DIR,
-                       help="nbgrader's working root (default: %(default)s)")
-        p.add_argument("--solutions", type=Path, default=grading.SOLUTIONS_DIR,
-                       help="folder of the instructor's homework notebooks, one folder each (default: %(default)s)")
-        p.add_argument("--db-url", default=None,
-                       help="gradebook database, e.g. postgresql://grader@dbhost/ml101 for several graders "
-                            f"(default: ${grading.DB_URL_ENV}, else SQLite in the course folder)")
-
-    def limit_args(p):
-        d = Limits()
-        p.add_argument("--cell-timeout", type=float, default=d.cell_timeout,
-                       help="seconds for one notebook cell, and for one test's calls (default: %(default)s)")
-        p.add_argument("--timeout", type=float, default=d.notebook_timeout,
-                       help="wall-clock seconds per submission (default: %(default)s)")
-        p.add_argument("--memory-mb", type=int, default=d.memory_bytes // 2 ** 20,
-                       help="memory cap of a submission, all its processes together, MiB (default: %(default)s)")
-        p.add_argument("--max-processes", type=int, default=d.max_pids,
-                       help="processes and threads a submission may run at once (default: %(default)s)")
-        p.add_argument("--output-kb", type=int, default=d.output_bytes // 1024,
-                       help="printed output kept per submission, KiB (default: %(default)s)")
-        p.add_argument("--sandbox", choices=("bwrap", "none"), default="bwrap",
-                       help="bwrap (default): bubblewrap and a cgroup, refused with the fix named where they "
-                            "cannot be had; none: run student code with your own rights (says so in the export)")
-
     rel = sub.add_parser("release", help="generate the student version of a homework (and its gradebook entries)")
     rel.add_argument("hw", help="homework id, a folder under solutions/ (e.g. hw3_conv)")
     course_dir_arg(rel)
@@ -64,22 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "with a (?P<student_id>...) group)")
     course_dir_arg(col)
 
-    gr = sub.add_parser("grade", help="autograde every student in parallel worker processes")
-    gr.add_argument("hw", help="homework id (e.g. hw3_conv)")
-    gr.add_argument("--submissions", type=Path, default=None,
-                    help="folder with one sub-folder per student (default: what `collect` gathered)")
-    gr.add_argument("--out", type=Path, default=None, help="also write student_id,score,max_score here")
-    gr.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (default: %(default)s)")
-    gr.add_argument("--student", action="append", default=None, help="grade only this student (repeatable)")
-    gr.add_argument("--force", action="store_true", help="re-grade students that already have a result")
-    gr.add_argument("--roster", type=Path, default=None, help="CSV with a student_id column")
-    gr.add_argument("--no-progress", action="store_true", help="no progress bar")
-    gr.add_argument("--executor", choices=("local", "dask"), default="local",
-                    help="local worker processes (--jobs), or a Dask distributed cluster (--scheduler)")
-    gr.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                    help="the Dask scheduler, e.g. tcp://10.0.0.5:8786; its workers must share the course folder")
-    limit_args(gr)
-    course_dir_arg(gr)
+    _grade_parser(sub)
 
     fb = sub.add_parser("feedback", help="per-student HTML feedback (hidden tests stripped)")
     fb.add_argument("hw")
@@ -107,6 +93,25 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--broken", type=float, default=0.1, help="fraction of broken submissions")
     be.add_argument("--workdir", type=Path, default=None)
     return parser
+
+
+def _grade_parser(sub) -> None:
+    gr = sub.add_parser("grade", help="autograde every student in parallel worker processes")
+    gr.add_argument("hw", help="homework id (e.g. hw3_conv)")
+    gr.add_argument("--submissions", type=Path, default=None,
+                    help="folder with one sub-folder per student (default: what `collect` gathered)")
+    gr.add_argument("--out", type=Path, default=None, help="also write student_id,score,max_score here")
+    gr.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (default: %(default)s)")
+    gr.add_argument("--student", action="append", default=None, help="grade only this student (repeatable)")
+    gr.add_argument("--force", action="store_true", help="re-grade students that already have a result")
+    gr.add_argument("--roster", type=Path, default=None, help="CSV with a student_id column")
+    gr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    gr.add_argument("--executor", choices=("local", "dask"), default="local",
+                    help="local worker processes (--jobs), or a Dask distributed cluster (--scheduler)")
+    gr.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="the Dask scheduler, e.g. tcp://10.0.0.5:8786; its workers must share the course folder")
+    limit_args(gr)
+    course_dir_arg(gr)
 
 
 def _term_parsers(sub, course_dir_arg, limit_args) -> None:

@@ -199,89 +199,113 @@ def _inspect(hw: str, folder: Path, released) -> Preflight:
     except Exception as exc:  # noqa: BLE001 - whatever the file is, it is the student's
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return Preflight("malformed", f"unreadable {hw}.ipynb: {type(exc).__name__}: {first[:200]}", path=path)
-
-    notes = [rename_note] if rename_note else []
-    tampering = []
-    ref_cells = released.cells
-    ref_by_id = {_nbg(c)["grade_id"]: c for c in ref_cells if _nbg(c).get("grade_id")}
-    order = list(ref_by_id)
-
-    chosen: dict = {}
-    extras: dict = {None: []}
-    anchor = None
-    for cell in data["cells"]:
-        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
-            notes.append("dropped a cell that is not a notebook cell")
-            continue
-        gid = _nbg(cell).get("grade_id")
-        if gid in ref_by_id:
-            if gid in chosen:
-                notes.append(f"removed a duplicate of cell {gid}")
-                continue
-            chosen[gid] = cell
-            anchor = gid
-            continue
-        if _nbg(cell):
-            if _nbg(cell).get("grade") or _nbg(cell).get("points"):
-                tampering.append(f"added a graded cell {gid!r} of its own (ignored)")
-            cell = copy.deepcopy(cell)
-            cell["metadata"].pop("nbgrader", None)
-        extras.setdefault(anchor, []).append(cell)
-
+    repair = _Repair(released, [rename_note] if rename_note else [])
+    chosen, extras = repair.sort(data["cells"])
     if not chosen:
         return Preflight("malformed", f"unreadable {hw}.ipynb: not a {hw} notebook (none of its cells "
                                       "belong to the assignment)", path=path)
+    cells = repair.rebuild(chosen, extras)
+    for pattern, what in GAMING_PATTERNS:
+        if any(pattern.search(src) for src in repair.student_code):
+            repair.tampering.append(f"student code {what}")
+    nb = _assemble(cells, released)
+    try:
+        nbformat.validate(nb)
+    except Exception as exc:  # noqa: BLE001
+        return Preflight("malformed", f"unreadable {hw}.ipynb: cannot be repaired: {str(exc)[:200]}", path=path)
+    return Preflight(None, None, nb, repair.notes, repair.tampering, path)
 
-    def plain(cell):
-        out = {"cell_type": cell["cell_type"], "metadata": copy.deepcopy(cell.get("metadata") or {}),
-               "source": _source(cell)}
-        if out["cell_type"] == "code":
-            out["outputs"], out["execution_count"] = [], None
-        return out
 
-    student_extras = [_source(c) for group in extras.values() for c in group if c.get("cell_type") == "code"]
-    cells = [plain(c) for c in extras[None]]
-    student_code = [_source(c) for c in extras[None] if c.get("cell_type") == "code"]
-    for gid in order:
-        ref = ref_by_id[gid]
+def _plain(cell) -> dict:
+    """A student's own cell: its type, source and metadata (no outputs)."""
+    out = {"cell_type": cell["cell_type"], "metadata": copy.deepcopy(cell.get("metadata") or {}),
+           "source": _source(cell)}
+    if out["cell_type"] == "code":
+        out["outputs"], out["execution_count"] = [], None
+    return out
+
+
+class _Repair:
+    """One submission rebuilt on the released notebook's skeleton, with what was done noted."""
+
+    def __init__(self, released, notes: list):
+        self.by_id = {_nbg(c)["grade_id"]: c for c in released.cells if _nbg(c).get("grade_id")}
+        self.notes, self.tampering, self.student_code = notes, [], []
+
+    def sort(self, cells) -> tuple:
+        """``(chosen, extras)``: the first copy of each assignment cell, and the student's own cells by anchor."""
+        chosen, extras, anchor = {}, {None: []}, None
+        for cell in cells:
+            if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+                self.notes.append("dropped a cell that is not a notebook cell")
+                continue
+            gid = _nbg(cell).get("grade_id")
+            if gid in self.by_id:
+                if gid in chosen:
+                    self.notes.append(f"removed a duplicate of cell {gid}")
+                    continue
+                chosen[gid], anchor = cell, gid
+                continue
+            if _nbg(cell):
+                if _nbg(cell).get("grade") or _nbg(cell).get("points"):
+                    self.tampering.append(f"added a graded cell {gid!r} of its own (ignored)")
+                cell = copy.deepcopy(cell)
+                cell["metadata"].pop("nbgrader", None)
+            extras.setdefault(anchor, []).append(cell)
+        return chosen, extras
+
+    def rebuild(self, chosen: dict, extras: dict) -> list:
+        own = "\n".join(_source(c) for group in extras.values() for c in group if c.get("cell_type") == "code")
+        cells = []
+        for anchor in [None, *self.by_id]:
+            if anchor is not None:
+                cells.append(self._cell(anchor, chosen.get(anchor), own))
+            for extra in extras.get(anchor, []):
+                cells.append(_plain(extra))
+                if extra.get("cell_type") == "code":
+                    self.student_code.append(_source(extra))
+        return cells
+
+    def _cell(self, gid: str, mine, own_code: str):
+        """The released cell ``gid``, with the student's source where it is theirs to write."""
+        ref = self.by_id[gid]
         meta = _nbg(ref)
-        mine = chosen.get(gid)
         new = nbformat.from_dict(copy.deepcopy(dict(ref)))
         if "outputs" in new:
             new["outputs"], new["execution_count"] = [], None
-        if mine is None and meta.get("solution") and _defines(ref.source) \
-                and _defines(ref.source) <= _defines("\n".join(student_extras)):
-            new["source"] = KEPT_OWN.format(names=", ".join(sorted(_defines(ref.source))))
-            notes.append(f"cell {gid} had lost its nbgrader metadata: kept the student's own cells that define "
-                         f"{', '.join(sorted(_defines(ref.source)))} instead of the released stub")
-        elif mine is None:
-            notes.append(f"restored deleted cell {gid}" + (" (the released stub)" if meta.get("solution") else ""))
-        else:
-            mine_meta = {k: v for k, v in _nbg(mine).items() if k not in ("checksum", "cell_type")}
-            ref_meta = {k: v for k, v in meta.items() if k not in ("checksum", "cell_type")}
-            if mine.get("cell_type") != ref.cell_type:
-                if meta.get("locked") or meta.get("grade"):
-                    tampering.append(f"changed the type of cell {gid} to {mine.get('cell_type')} (restored)")
-                else:
-                    notes.append(f"restored the type of cell {gid} to {ref.cell_type}")
-            if mine_meta != ref_meta:
-                changed = sorted(k for k in set(mine_meta) | set(ref_meta) if mine_meta.get(k) != ref_meta.get(k))
-                tampering.append(f"changed the nbgrader metadata of cell {gid} ({', '.join(changed)}; restored)")
-            if meta.get("solution") and not meta.get("locked"):
-                new["source"] = _source(mine)
-                student_code.append(new["source"])
-            elif _norm(_source(mine)) != _norm(ref.source):
-                tampering.append(f"edited locked cell {gid} (restored)")
-        cells.append(new)
-        for extra in extras.get(gid, []):
-            cells.append(plain(extra))
-            if extra.get("cell_type") == "code":
-                student_code.append(_source(extra))
+        if mine is None:
+            names = _defines(ref.source) if meta.get("solution") else set()
+            if names and names <= _defines(own_code):
+                new["source"] = KEPT_OWN.format(names=", ".join(sorted(names)))
+                self.notes.append(f"cell {gid} had lost its nbgrader metadata: kept the student's own cells that "
+                                  f"define {', '.join(sorted(names))} instead of the released stub")
+            else:
+                self.notes.append(f"restored deleted cell {gid}" + (" (the released stub)" if meta.get("solution") else ""))
+            return new
+        self._compare(gid, ref, mine)
+        if meta.get("solution") and not meta.get("locked"):
+            new["source"] = _source(mine)
+            self.student_code.append(new["source"])
+        elif _norm(_source(mine)) != _norm(ref.source):
+            self.tampering.append(f"edited locked cell {gid} (restored)")
+        return new
 
-    for pattern, what in GAMING_PATTERNS:
-        if any(pattern.search(src) for src in student_code):
-            tampering.append(f"student code {what}")
+    def _compare(self, gid: str, ref, mine) -> None:
+        meta = _nbg(ref)
+        mine_meta = {k: v for k, v in _nbg(mine).items() if k not in ("checksum", "cell_type")}
+        ref_meta = {k: v for k, v in meta.items() if k not in ("checksum", "cell_type")}
+        if mine.get("cell_type") != ref.cell_type:
+            if meta.get("locked") or meta.get("grade"):
+                self.tampering.append(f"changed the type of cell {gid} to {mine.get('cell_type')} (restored)")
+            else:
+                self.notes.append(f"restored the type of cell {gid} to {ref.cell_type}")
+        if mine_meta != ref_meta:
+            changed = sorted(k for k in set(mine_meta) | set(ref_meta) if mine_meta.get(k) != ref_meta.get(k))
+            self.tampering.append(f"changed the nbgrader metadata of cell {gid} ({', '.join(changed)}; restored)")
 
+
+def _assemble(cells: list, released):
+    """A notebook of ``cells`` with the released metadata and valid, unique cell ids."""
     nb = new_notebook(metadata=copy.deepcopy(released.metadata))
     nb.nbformat_minor = released.get("nbformat_minor", nb.nbformat_minor)
     seen = set()
@@ -295,8 +319,4 @@ def _inspect(hw: str, folder: Path, released) -> Preflight:
             c["id"] = cid
             seen.add(cid)
     nb.cells = [nbformat.from_dict(c) for c in cells]
-    try:
-        nbformat.validate(nb)
-    except Exception as exc:  # noqa: BLE001
-        return Preflight("malformed", f"unreadable {hw}.ipynb: cannot be repaired: {str(exc)[:200]}", path=path)
-    return Preflight(None, None, nb, notes, tampering, path)
+    return nb

@@ -44,6 +44,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=300, help="hidden-test seeds per case (0, 1, ...)")
     parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--only", default="", help="run only the cases whose name contains this")
     args = parser.parse_args(argv)
     corpus = load_corpus()
     seeds = range(args.first_seed, args.first_seed + args.seeds)
@@ -54,6 +55,8 @@ def main(argv=None) -> int:
     print("|---|---|---:|---:|---:|")
     worst = 0
     for case in (*corpus.WRONG, *corpus.CORRECT):
+        if args.only not in case.name:
+            continue
         escaped, over = rates(corpus, case, seeds)
         worst = max(worst, escaped, over)
         lost = ", ".join(f"`{g}`" for g in case.lost) or "nothing"

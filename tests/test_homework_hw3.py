@@ -159,6 +159,8 @@ def test_pool_cases_cover_every_feature_and_ties_on_every_seed(seed):
                 second = c.x[n, ch, k:2 * k, k:2 * k]
                 assert (first == first.max()).all()  # a window of equal values
                 assert second[0, 0] == second[-1, -1] == second.max() > second[0, -1]  # first and last win
+                corners = c.x[n, ch, k:2 * k, :k]
+                assert corners[0, -1] == corners[-1, 0] == corners.max() > corners[0, 0]  # row- vs column-major
 
 
 def test_the_reference_routes_ties_like_torch():

@@ -111,12 +111,15 @@ def conv_cases(seed: int) -> list[ConvCase]:
 
 def _with_ties(rng: np.random.Generator, shape: tuple, kernel: int) -> np.ndarray:
     """Small integers, so windows hold equal maxima; and on every map, for certain, a window of
-    equal values and a window whose maximum sits in its first and last pixel."""
+    equal values, a window whose maximum sits in its first and last pixel, and one whose maximum
+    sits at its top-right and bottom-left corners (first in row-major order, last in column-major)."""
+    k = kernel
     x = rng.integers(0, 3, size=shape).astype(np.float64)
-    x[:, :, :kernel, :kernel] = 5.0
-    last = slice(kernel, 2 * kernel)
-    x[:, :, last, last] = 1.0
-    x[:, :, kernel, kernel] = x[:, :, 2 * kernel - 1, 2 * kernel - 1] = 7.0
+    x[:, :, :k, :k] = 5.0
+    x[:, :, k:2 * k, k:2 * k] = 1.0
+    x[:, :, k, k] = x[:, :, 2 * k - 1, 2 * k - 1] = 7.0
+    x[:, :, k:2 * k, :k] = 1.0
+    x[:, :, k, k - 1] = x[:, :, 2 * k - 1, 0] = 6.0
     return x
 
 

@@ -347,6 +347,10 @@ WRONG = [
     Case("pool_ties_to_last_maximum", _edit("maxpool2d_backward", (
         _POOL_ARGMAX, "u, v = np.divmod(K * K - 1 - window[:, :, ::-1].argmax(axis=2), K)")),
         ("test_maxpool_backward_ties",)),
+    Case("pool_ties_first_in_column_major_order", _edit("maxpool2d_backward", (
+        _POOL_ARGMAX, "v, u = np.divmod(window.reshape(N, C, K, K).transpose(0, 1, 3, 2).reshape(N, C, K * K)"
+                      ".argmax(axis=2), K)")),
+        ("test_maxpool_backward_ties",), "scans the window column by column"),
     Case("pool_dx_assigned_not_accumulated", _edit("maxpool2d_backward", (_POOL_ROUTE, _POOL_ROUTE.replace("+=", "="))),
          ("test_maxpool_backward",), "the tie test's windows do not overlap"),
     Case("pool_backward_stride_ignored", _edit("maxpool2d_backward", ("K, S = kernel_size, stride", "K, S = kernel_size, kernel_size")),

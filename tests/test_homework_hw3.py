@@ -317,6 +317,7 @@ for _case in corpus.WRONG + corpus.CORRECT:
     SUBMISSIONS[_case.name] = (tuple((gid, _replace_with(src)) for gid, src in _case.sources.items()),
                                HW.lose(*_case.lost))
 del SUBMISSIONS["correct_solution_loops"]  # the same notebook as a_solution
+WARNS = ("correct_im2col_with_warnings",)  # its functions warn
 
 
 @pytest.fixture(scope="module")
@@ -324,11 +325,29 @@ def graded(tmp_path_factory):
     return HW.grade_all(SUBMISSIONS, tmp_path_factory.mktemp("hw3_corpus"))
 
 
+def _mismatches(graded, students) -> list:
+    wrong = []
+    for student in students:
+        try:
+            support.check_submission(HW, graded, SUBMISSIONS, student)
+        except AssertionError:
+            wrong.append(f"{student}: got {HW.scores(graded, student)}, expected {SUBMISSIONS[student][1]}")
+    return wrong
+
+
 @pytest.mark.slow
 def test_corpus_graded_end_to_end(graded):
+    """One autograder run: every wrong case loses exactly its points, every correct one none."""
     support.check_grades_csv(HW, graded, SUBMISSIONS)
-    for student in SUBMISSIONS:
-        support.check_submission(HW, graded, SUBMISSIONS, student)
+    wrong = _mismatches(graded, [s for s in SUBMISSIONS if s not in WARNS])
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="today's nbgrader zeroes a test whose cell writes to stderr; the grader of issue 12 "
+                          "ignores stderr, and then this passes", strict=False)
+def test_warnings_never_cost_points_end_to_end(graded):
+    assert not _mismatches(graded, WARNS)
 
 
 @pytest.mark.slow

@@ -267,6 +267,14 @@ def test_corpus_case_loses_exactly_its_points(case):
         assert corpus.verdict(case, passed) is None, f"seed {seed}: {corpus.verdict(case, passed)}"
 
 
+def test_escape_rate_benchmark_runs(capsys):
+    spec = importlib.util.spec_from_file_location("escape_rates_hw3", REPO / "benchmarks" / "escape_rates_hw3.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--seeds", "2", "--only", "pool_ties_to_last"]) == 0
+    assert "| `pool_ties_to_last_maximum` | `test_maxpool_backward_ties` | 1 | 0.0% (0) | 0.0% (0) |" in capsys.readouterr().out
+
+
 # ----------------------------------------------------------------- nbgrader (slow)
 
 

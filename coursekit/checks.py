@@ -809,5 +809,14 @@ def assert_close_to_scale(name: str, actual: Any, expected: Any, *, rtol: float 
     assert_shape(name, actual, expected_arr.shape, what=what)
     assert_dtype(name, actual, expected_arr.dtype, what=what)
     scale = float(_absolute(expected_arr).max()) if expected_arr.size else 0.0
-    assert_close(name, actual, expected_arr, rtol=rtol, atol=max(rtol * scale, 1e-300), what=what,
-                 against=against)
+    atol = max(rtol * scale, 1e-300)
+    try:
+        assert_close(name, actual, expected_arr, rtol=rtol, atol=atol, what=what, against=against)
+    except CheckFailure as exc:
+        # the located message prints 6 digits; a near miss needs all of them to be seen
+        got, exp = _as_plain_array(name, what, actual).astype(_float64), expected_arr.astype(_float64)
+        score = _absolute(got - exp) / (atol + rtol * _absolute(exp))
+        score[~_isfinite(score)] = float("inf")
+        flat = int(score.argmax())
+        raise CheckFailure(f"{exc}; at full precision got {float(got.flat[flat])!r}, "
+                           f"expected {float(exp.flat[flat])!r}") from None

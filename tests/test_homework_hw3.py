@@ -241,8 +241,9 @@ def test_close_to_scale_tolerates_round_off_at_every_scale_and_nothing_more():
         checks.assert_close_to_scale("f", expected * (1 + 1e-12), expected)
         wrong = expected.copy()
         wrong[1, 2] += 1e-5 * np.abs(expected).max()
-        with pytest.raises(checks.CheckFailure, match=r"at index \(1, 2\)"):
+        with pytest.raises(checks.CheckFailure, match=r"at index \(1, 2\)") as exc:
             checks.assert_close_to_scale("f", wrong, expected)
+        assert f"at full precision got {float(wrong[1, 2])!r}, expected {float(expected[1, 2])!r}" in str(exc.value)
 
 
 def test_in_case_appends_the_label_and_lets_other_errors_through():

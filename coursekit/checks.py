@@ -89,6 +89,8 @@ __all__ = [
     "assert_no_python_loop_over",
     "check_gradient_numerically",
     "assert_not_from",
+    "in_case",
+    "assert_close_to_scale",
 ]
 
 SEED_ENV_VAR = "COURSEKIT_SEED"
@@ -779,3 +781,42 @@ def assert_not_from(name: str, obj: Any, prefixes: Sequence[str] = ("coursekit",
                 raise ReferenceUsedError(
                     f"{name}: {what} uses {owner}.{cls.__qualname__}, the course's reference; "
                     "build it from torch.nn layers yourself")
+
+
+# ------------------------------------------------- named cases (hidden tests that draw their inputs)
+
+
+@contextlib.contextmanager
+def in_case(label: str) -> Iterator[None]:
+    """Name the case a check failed on: a :class:`CheckFailure` raised in the block gets ``label``
+    appended (shapes, stride, padding, seed), so a student can rebuild the case by hand."""
+    try:
+        yield
+    except CheckFailure as exc:
+        raise type(exc)(f"{exc}\n    in {label}") from None
+
+
+def assert_close_to_scale(name: str, actual: Any, expected: Any, *, rtol: float = 1e-7, what: str = "output",
+                          against: str = "the reference") -> None:
+    """:func:`assert_close` with an absolute tolerance of ``rtol`` times the largest ``|expected|``.
+
+    A fixed ``atol`` is too loose for values of size 1e-4 and too tight for 1e4; measured
+    against the array's own scale, sums taken in another order (loops, einsum, im2col)
+    agree to ~1e-14 at every scale, and a wrong formula is off by far more than 1e-7.
+    Also checks the shape, and the dtype when ``expected`` is floating.
+    """
+    expected_arr = _as_plain_array(name, "expected value", expected)
+    assert_shape(name, actual, expected_arr.shape, what=what)
+    assert_dtype(name, actual, expected_arr.dtype, what=what)
+    scale = float(_absolute(expected_arr).max()) if expected_arr.size else 0.0
+    atol = max(rtol * scale, 1e-300)
+    try:
+        assert_close(name, actual, expected_arr, rtol=rtol, atol=atol, what=what, against=against)
+    except CheckFailure as exc:
+        # the located message prints 6 digits; a near miss needs all of them to be seen
+        got, exp = _as_plain_array(name, what, actual).astype(_float64), expected_arr.astype(_float64)
+        score = _absolute(got - exp) / (atol + rtol * _absolute(exp))
+        score[~_isfinite(score)] = float("inf")
+        flat = int(score.argmax())
+        raise CheckFailure(f"{exc}; at full precision got {float(got.flat[flat])!r}, "
+                           f"expected {float(exp.flat[flat])!r}") from None

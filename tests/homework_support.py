@@ -5,6 +5,7 @@ submissions, grading them all in one autograder run, reading each test's score b
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -233,3 +234,47 @@ def check_submission(hw: Homework, graded: dict, submissions: dict, student: str
         assert got == expected
     row = next(r for r in graded["rows"] if r["student_id"] == student)
     assert float(row["score"]) == sum(got.values())
+
+
+def public_verdicts_in_notebook(nb, released) -> dict:
+    """What the student's own notebook shows for each public test: ``{grade_id: passed}``.
+
+    Runs the submission's code cells in order in one namespace, as a kernel would, and each
+    test cell of the *released* notebook (the public part, all a student has) with
+    ``student`` bound to that namespace. For our own corpora only: it runs their code here.
+    """
+    from coursekit.homework import student_in
+
+    test_ids = {c.metadata["nbgrader"]["grade_id"]: c.source for c in released.cells
+                if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+                and not c.metadata["nbgrader"].get("solution")}
+    ns = {"__name__": "__main__"}
+    out = {}
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.cell_type != "code":
+            continue
+        source = test_ids.get(gid, cell.source)
+        if gid in test_ids:
+            ns["student"] = student_in(ns)
+        try:
+            exec(compile(source, f"<cell {gid}>", "exec"), ns)  # noqa: S102 - our own corpus
+            ok = True
+        except Exception:  # noqa: BLE001 - a failing cell is what we record
+            ok = False
+        if gid in test_ids:
+            out[gid] = ok
+    return out
+
+
+def check_public_agreement(hw: str, graded: dict, students) -> list:
+    """Students whose notebook's public tests disagree with the grader's public verdicts (should be none)."""
+    subs = graded["course"].parent / "submissions"
+    bad = []
+    for student in students:
+        record = json.loads((graded["course"] / "results" / hw / f"{student}.json").read_text())
+        nb = nbformat.read(subs / student / f"{hw}.ipynb", as_version=4)
+        mine = public_verdicts_in_notebook(nb, graded["released"])
+        if mine != record.get("public", {}):
+            bad.append(f"{student}: notebook {mine} vs grader {record.get('public')}")
+    return bad

@@ -353,6 +353,11 @@ def test_corpus_graded_end_to_end(graded):
 
 
 @pytest.mark.slow
+def test_public_tests_in_the_notebook_agree_with_the_grader(graded):
+    assert not support.check_public_agreement(HW.name, graded, list(SUBMISSIONS))
+
+
+@pytest.mark.slow
 def test_warnings_never_cost_points_end_to_end(graded):
     assert not _mismatches(graded, WARNS)
 

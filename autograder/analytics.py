@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 
 from .finals import final_rows  # noqa: E402
 from .grading import load_records  # noqa: E402
+from .layout import Course as CourseFolder
 from .term import write_text_atomic  # noqa: E402
 
 
@@ -59,7 +60,7 @@ def item_total(scores: np.ndarray) -> list:
 
 def failure_messages(course_dir: Path, hw: str, student: str) -> dict:
     """``{grade_id: message}`` of the test cells that raised, from the autograded notebook."""
-    path = Path(course_dir) / "autograded" / student / hw / f"{hw}.ipynb"
+    path = CourseFolder.at(course_dir).autograded(student, hw) / f"{hw}.ipynb"
     try:
         nb = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -136,7 +137,7 @@ def analytics(hw: str, course_dir: Path, out: Path | None = None) -> Path:
     records = load_records(course_dir, hw)
     finals = final_rows(course_dir, hw)
     stats = item_stats(course_dir, hw, records)
-    out = Path(out or course_dir / "reports" / hw / "analytics.html")
+    out = Path(out or CourseFolder.at(course_dir).reports(hw) / "analytics.html")
     write_text_atomic(out, _page(hw, stats, records, finals))
     return out
 

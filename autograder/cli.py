@@ -18,6 +18,7 @@ from . import analytics, finals, grading, lms, precheck, similarity, term
 from . import overrides as ovr
 from . import regrade as rg
 from .bench import bench
+from .layout import Course
 from .reports import feedback, report
 from .sandbox import Limits, isolation_report
 from .term import TermError
@@ -223,7 +224,7 @@ def _warn_unknown_times(args) -> None:
 def _cmd_export(args) -> None:
     rg.check_published(args.course_dir, args.hw)
     _warn_unknown_times(args)
-    roster = args.roster or (args.course_dir / "roster.csv")
+    roster = args.roster or Course.at(args.course_dir).roster
     if args.format in ("canvas", "moodle"):
         if not Path(roster).is_file():
             raise TermError(f"--format {args.format} needs a roster (--roster) with the LMS's identifiers")

@@ -26,6 +26,7 @@ import nbformat
 import coursekit.homework as homework
 
 from .grading import DEFAULT_COURSE_DIR
+from .layout import Course as CourseFolder
 from .preflight import inspect_submission, normalise_name
 
 
@@ -60,7 +61,7 @@ class Precheck:
 
 
 def _released(hw: str, released) -> nbformat.NotebookNode:
-    path = Path(released) if released else DEFAULT_COURSE_DIR / "release" / hw / f"{hw}.ipynb"
+    path = Path(released) if released else CourseFolder.at(DEFAULT_COURSE_DIR).released(hw)
     if not path.is_file():
         raise FileNotFoundError(f"no released notebook {path}: pass released= the notebook as it was handed out")
     return nbformat.read(path, as_version=4)

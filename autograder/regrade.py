@@ -23,6 +23,7 @@ from pathlib import Path
 from . import grading
 from . import overrides as ovr
 from .finals import points
+from .layout import Course as CourseFolder
 from .preflight import find_notebook
 from .term import TermError, write_text_atomic
 
@@ -108,7 +109,7 @@ def _start(course_dir: Path, hw: str) -> Path:
     """Keep the current records in a new pending folder (copied first, then marked pending)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     folder = regrades_dir(course_dir, hw) / stamp
-    src = course_dir / "results" / hw
+    src = CourseFolder.at(course_dir).results(hw)
     tmp = regrades_dir(course_dir, hw) / f".{stamp}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     if src.is_dir():
@@ -121,7 +122,7 @@ def _start(course_dir: Path, hw: str) -> Path:
 
 def _keep_release(course_dir: Path, hw: str) -> None:
     """Keep the notebook the students were given: their locked cells are this version's."""
-    current = course_dir / "release" / hw / f"{hw}.ipynb"
+    current = CourseFolder.at(course_dir).released(hw)
     if current.is_file():
         data = current.read_bytes()
         name = hashlib.sha256(data).hexdigest()[:16] + ".ipynb"
@@ -176,14 +177,14 @@ def forgive_earlier_releases(course_dir: Path, hw: str) -> int:
         if len(kept) < len(rec.get("tampering") or []):
             rec.update(tampering=kept, notes=notes, status="tampered" if kept else "ok",
                        reason="; ".join(kept + notes) or None)
-            write_text_atomic(course_dir / "results" / hw / f"{rec['student_id']}.json",
+            write_text_atomic(CourseFolder.at(course_dir).record(hw, rec["student_id"]),
                               json.dumps(rec, indent=1, sort_keys=True))
             changed += 1
     return changed
 
 
 def _student_cells(course_dir: Path, hw: str, student: str) -> dict:
-    path, _ = find_notebook(hw, course_dir / "collected" / hw / student)
+    path, _ = find_notebook(hw, CourseFolder.at(course_dir).collected(hw) / student)
     try:
         cells = json.loads(Path(path).read_text()).get("cells", []) if path else []
     except (OSError, ValueError):

@@ -27,6 +27,7 @@ from pathlib import Path
 import nbformat
 
 from .preflight import inspect_submission
+from .layout import Course as CourseFolder
 from .term import write_text_atomic
 
 K_TOKENS = 12   # a k-gram: long enough that two honest solutions rarely share one by chance
@@ -122,10 +123,10 @@ def fingerprints(toks: list, k: int = K_TOKENS, window: int = WINDOW) -> dict:
 def load_class(hw: str, course_dir: Path) -> tuple:
     """``(submissions, starter fingerprints)`` of everyone collected for ``hw``."""
     course_dir = Path(course_dir)
-    released = nbformat.read(course_dir / "release" / hw / f"{hw}.ipynb", as_version=4)
+    released = nbformat.read(CourseFolder.at(course_dir).released(hw), as_version=4)
     starter = fingerprints(normalise(compared_cells(released, released)))
     subs = []
-    base = course_dir / "collected" / hw
+    base = CourseFolder.at(course_dir).collected(hw)
     for folder in sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []:
         pre = inspect_submission(hw, folder, released)
         if pre.notebook is None:
@@ -152,7 +153,7 @@ def similarity(hw: str, course_dir: Path, out: Path | None = None, *, top: int =
     course_dir = Path(course_dir)
     subs, _ = load_class(hw, course_dir)
     pairs = rank_pairs(subs)
-    out = Path(out or course_dir / "reports" / hw / "similarity.html")
+    out = Path(out or CourseFolder.at(course_dir).reports(hw) / "similarity.html")
     by_id = {s.student_id: s for s in subs}
     write_text_atomic(out, report_html(hw, pairs[:top], by_id, len(subs)))
     return pairs, out

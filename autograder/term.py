@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from .grading import read_roster
+from .layout import Course as CourseFolder
 
 COURSE_FILE = "course.yml"
 EXTENSIONS_FILE = "extensions.csv"
@@ -197,10 +198,10 @@ def known_students(course_dir: Path) -> set | None:
     """Students on the roster or with a record; ``None`` when the course knows no student yet."""
     course_dir = Path(course_dir)
     names = set()
-    roster = course_dir / "roster.csv"
+    roster = CourseFolder.at(course_dir).roster
     if roster.is_file():
         names |= set(read_roster(roster))
-    results = course_dir / "results"
+    results = CourseFolder.at(course_dir).results()
     if results.is_dir():
         names |= {p.stem for p in results.glob("*/*.json")}
     return names or None
@@ -259,7 +260,7 @@ class Lateness:
 
 def submission_time(course_dir: Path, hw: str, student: str, tz=timezone.utc) -> tuple:
     """``(datetime or None, problem)`` from the collected submission's ``timestamp.txt``."""
-    folder = Path(course_dir) / "collected" / hw / student
+    folder = CourseFolder.at(course_dir).collected(hw) / student
     if not folder.is_dir():
         return None, ""
     stamps = [folder / "timestamp.txt", *sorted(folder.glob("*/timestamp.txt"))]

@@ -48,15 +48,15 @@ def test_a_fixed_test_is_regraded_on_real_notebooks(tmp_path, capsys):
                                        "late: {penalty_percent: 10, per: day}\n")
     first = {r.student_id: r.score for r in grading.grade(HW, course_dir=course, jobs=2, progress=False,
                                                            release_first=False, log=lambda *a: None)}
-    assert first == {"s1": 8.0, "s2": 8.0, "s3": 0.0}
+    assert first == {"s1": 13.0, "s2": 13.0, "s3": 0.0}
     ovr.add_override(course, HW, "s3", 1, "the approach is right", test="test_forward_basic", by="ta")
 
     shutil.copytree(REPO / "solutions" / HW, solutions / HW, dirs_exist_ok=True)  # the fix
     changes = rg.regrade(HW, course, solutions_dir=solutions, jobs=2, progress=False, log=lambda *a: None)
     # every notebook holds the broken test as handed out: an earlier release's cell, not tampering
     assert [(c.student_id, c.old_score, c.new_score, c.tests, c.new_status) for c in changes] == [
-        ("s1", 8.0, 10.0, (("test_forward_basic", 0.0, 2.0),), "ok"),
-        ("s2", 8.0, 10.0, (("test_forward_basic", 0.0, 2.0),), "ok")]
+        ("s1", 13.0, 15.0, (("test_forward_basic", 0.0, 2.0),), "ok"),
+        ("s2", 13.0, 15.0, (("test_forward_basic", 0.0, 2.0),), "ok")]
     assert {r["student_id"]: r["status"] for r in grading.load_records(course, HW)} == {"s1": "ok", "s2": "ok",
                                                                                       "s3": "ok"}
     assert main(["export", HW, "--format", "canvas", "--to", str(tmp_path / "c.csv"),
@@ -65,9 +65,9 @@ def test_a_fixed_test_is_regraded_on_real_notebooks(tmp_path, capsys):
     assert main(["export", HW, "--format", "canvas", "--to", str(tmp_path / "c.csv"),
                  "--course-dir", str(course)]) == 0
     rows = list(csv.reader((tmp_path / "c.csv").open()))
-    assert rows[1][5] == "10"
-    # s1 on time: 10; s2 30 h late, two started days at 10 % of 10 points: 8; s3: 0 plus the 1-point override
-    assert {r[0]: r[5] for r in rows[2:]} == {"One": "10", "Two": "8", "Three": "1"}
+    assert rows[1][5] == "15"
+    # s1 on time: 15; s2 30 h late, two started days at 10 % of 15 points: 12; s3: 0 plus the 1-point override
+    assert {r[0]: r[5] for r in rows[2:]} == {"One": "15", "Two": "12", "Three": "1"}
     # feedback: hidden tests stay hidden by default, and show when asked for (the command checks the deadline)
     [page] = feedback(HW, course, students=["s3"])
     assert "BEGIN HIDDEN TESTS" not in page.read_text() and "the approach is right" not in page.read_text()
@@ -85,12 +85,12 @@ def test_precheck_runs_the_public_tests_of_a_real_homework(tmp_path):
     mine.parent.mkdir()
     nbformat.write(_solved(released, source), mine)
     result = precheck(mine, released_path)
-    assert result.ok and result.passed == ["test_forward_basic", "test_forward_stride_padding",
-                                           "test_backward_numerical"], str(result)
+    public = ["test_forward_basic", "test_forward_stride_padding", "test_backward_numerical", "test_maxpool_forward",
+              "test_maxpool_backward", "test_maxpool_backward_ties"]
+    assert result.ok and result.passed == public, str(result)
     assert result.hidden_only == ["test_backward_dx", "test_backward_dw", "test_backward_db"]
     assert f"renamed {HW} (2).ipynb to {HW}.ipynb" in str(result)
     nbformat.write(released, mine)  # the stubs, handed in untouched
     result = precheck(mine, released_path)
-    assert not result.ok and {t for t, _ in result.failed} == {"test_forward_basic", "test_forward_stride_padding",
-                                                              "test_backward_numerical"}
+    assert not result.ok and {t for t, _ in result.failed} == set(public)
     assert all("NotImplementedError" in m for _, m in result.failed), str(result)

@@ -3,6 +3,7 @@
 
     python3 tasks.py book    build the textbook (HTML in _build/html)
     python3 tasks.py test    run the whole test suite
+    python3 tasks.py book-times    each chapter's execution time, from the last build's cache
 
 Each creates .venv from requirements.txt and installs coursekit (pip install -e .)
 when missing or when requirements.txt / pyproject.toml changed since the last install.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +26,12 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".coursekit-installed"
-HOMEWORK_NOTEBOOKS = ROOT / "book" / "homework" / "notebooks"  # git-ignored: generated from solutions/
+HOMEWORK_NOTEBOOKS = ROOT / "book" / "homework" / "notebooks"  # generated from solutions/, committed for Colab
+# Every kernel of the venv (the book's, the grader's) draws inline figures at twice
+# the pixels, shown at their size in inches: sharp on any screen, at PNG's speed.
+KERNEL_CONFIG = 'c.InlineBackend.figure_formats = {"retina"}\n'
+#: The Colab install cell of a chapter: `%pip install ... "coursekit[torch] @ git+<url>@<branch>"`.
+INSTALL_FROM_GIT = re.compile(r'("coursekit\[torch\] @ git\+)[^"\s]+(")')
 
 
 def _say(msg: str) -> None:
@@ -50,6 +57,7 @@ def ensure_venv() -> None:
     """Create .venv and install what the project needs, once per change of the requirements."""
     digest = hashlib.sha256(b"".join((ROOT / f).read_bytes() for f in ("requirements.txt", "pyproject.toml"))).hexdigest()
     if STAMP.exists() and STAMP.read_text() == digest and PYTHON.exists():
+        write_kernel_config()  # cheap; a venv made before the config existed gets it too
         return
     if not PYTHON.exists():
         if sys.version_info < (3, 10):
@@ -61,7 +69,15 @@ def ensure_venv() -> None:
         sys.exit("[tasks] installing the requirements failed (see pip's message above)")
     # The Jupyter kernel the book and the grader run must be this venv's Python.
     _run([PYTHON, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3", "--display-name", "Python 3 (coursekit)"], env=_env())
+    write_kernel_config()
     STAMP.write_text(digest)
+
+
+def write_kernel_config() -> None:
+    """IPython's per-environment kernel config (sys.prefix/etc/ipython): see KERNEL_CONFIG."""
+    config = VENV / "etc" / "ipython" / "ipython_kernel_config.py"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(KERNEL_CONFIG)
 
 
 def publish_homework(python=PYTHON) -> int:
@@ -101,6 +117,31 @@ def executable_pages() -> list[Path]:
     return [p for p in pages if "{code-cell}" in p.read_text(encoding="utf-8")]
 
 
+def repository() -> tuple[str, str]:
+    """``repository.url`` and ``repository.branch`` of _config.yml, the one place that names them."""
+    block = re.search(r"^repository:\n((?:[ \t]+.*\n|\s*\n)+)", (ROOT / "_config.yml").read_text(encoding="utf-8"), re.M)
+    fields = dict(re.findall(r"^[ \t]+(url|branch):[ \t]*([^\s#]+)", block.group(1), re.M)) if block else {}
+    if "url" not in fields:
+        sys.exit("[tasks] _config.yml has no repository.url")
+    return fields["url"], fields.get("branch", "main")
+
+
+def install_source() -> str:
+    """What a chapter's Colab cell pip-installs: the course repository at its branch."""
+    url, branch = repository()
+    return f"git+{url}@{branch}"
+
+
+def sync_install_cells() -> None:
+    """Point every chapter's Colab install cell at the repository of _config.yml."""
+    for page in executable_pages():
+        text = page.read_text(encoding="utf-8")
+        synced = INSTALL_FROM_GIT.sub(lambda m: f'"coursekit[torch] @ {install_source()}"', text)
+        if synced != text:
+            _say(f"{page.relative_to(ROOT)}: Colab installs from {install_source()}")
+            page.write_text(synced, encoding="utf-8")
+
+
 def pair_notebooks(python=PYTHON) -> int:
     """Write book/<page>.ipynb beside each executable page, for Colab, which cannot open .md.
 
@@ -122,7 +163,24 @@ def pair_notebooks(python=PYTHON) -> int:
 
 def book(args) -> int:
     ensure_venv()
+    sync_install_cells()
     return publish_homework() or pair_notebooks() or _run([BIN / "jupyter-book", "build", ".", "-W", "-n", "--keep-going", *args], env=_env())
+
+
+def book_times(args) -> int:
+    """Print a Markdown table of each chapter's execution time, read from the book's execution cache."""
+    ensure_venv()
+    table = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from jupyter_cache import get_cache\n"
+        "rows = sorted((Path(r.uri).stem, r.data.get('execution_seconds', 0.0)) for r in get_cache(sys.argv[1]).list_cache_records())\n"
+        "print('| chapter | execution (s) |\\n|---|---:|')\n"
+        "for name, seconds in rows:\n"
+        "    print(f'| {name} | {seconds:.0f} |')\n"
+        "print(f'| **total** | **{sum(s for _, s in rows):.0f}** |')\n"
+    )
+    return _run([PYTHON, "-c", table, *(args or [ROOT / "_build" / ".jupyter_cache"])], env=_env())
 
 
 def test(args) -> int:
@@ -135,7 +193,7 @@ def test(args) -> int:
 
 
 def main(argv) -> int:
-    commands = {"book": book, "test": test}
+    commands = {"book": book, "book-times": book_times, "test": test}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2

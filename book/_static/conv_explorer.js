@@ -55,6 +55,20 @@
     }));
   }
 
+  /* The output map, with the cell that the current window writes. */
+  function drawOutput(svg, g, step) {
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    var n = g.out;
+    svg.setAttribute("viewBox", "0 0 " + (n * CELL + 2) + " " + (n * CELL + 2));
+    svg.setAttribute("width", Math.min(n * CELL + 2, 360));
+    for (var i = 0; i < n * n; i++) {
+      svg.appendChild(svgEl("rect", {
+        x: 1 + (i % n) * CELL, y: 1 + Math.floor(i / n) * CELL, width: CELL, height: CELL,
+        "class": i === step ? "ce-cell ce-current" : "ce-cell"
+      }));
+    }
+  }
+
   function build(root) {
     var state = {}, inputs = {};
     var controls = el("div", { "class": "ce-controls" });
@@ -69,10 +83,13 @@
     });
     var next = el("button", { type: "button", "class": "ce-next" }, "next window");
     controls.appendChild(next);
-    var svg = svgEl("svg", { "class": "ce-grid", role: "img" });
+    var svg = svgEl("svg", { "class": "ce-grid", role: "img", "aria-label": "padded input" });
+    var output = svgEl("svg", { "class": "ce-grid ce-output", role: "img", "aria-label": "output" });
     var summary = el("p", { "class": "ce-summary", "aria-live": "polite" });
     var figure = el("div", { "class": "ce-figure" });
     figure.appendChild(svg);
+    figure.appendChild(document.createTextNode(" \u2192 "));
+    figure.appendChild(output);
     root.appendChild(controls);
     root.appendChild(figure);
     root.appendChild(summary);
@@ -88,14 +105,14 @@
       var g = geometry(h, k, s, p);
       root.dataset.outputSize = g.error ? "" : g.out;
       root.dataset.unvisited = g.error ? "" : g.unvisited;
+      figure.style.display = g.error ? "none" : "";
       if (g.error) {
         summary.textContent = g.error;
-        svg.style.display = "none";
         return;
       }
-      svg.style.display = "";
       step = step % (g.out * g.out);
       drawGrid(svg, g, k, s, p, step);
+      drawOutput(output, g, step);
       var text = "Output " + g.out + "\u00d7" + g.out + " = floor((" + h + " + 2\u00b7" + p + " \u2212 " + k + ") / " + s + ") + 1. " +
         "Window " + (step + 1) + " of " + g.out * g.out + ". ";
       text += g.unvisited

@@ -158,7 +158,9 @@ def pair_notebooks(python=PYTHON) -> int:
         "        cell.id = f'cell-{i:03d}'\n"
         "    jupytext.write(nb, page[: -len('.md')] + '.ipynb')\n"
     )
-    return _run([python, "-c", convert, *executable_pages()], env=_env())
+    stale = [p for p in executable_pages()
+             if not p.with_suffix(".ipynb").exists() or p.stat().st_mtime > p.with_suffix(".ipynb").stat().st_mtime]
+    return _run([python, "-c", convert, *stale], env=_env()) if stale else 0  # jupytext alone takes seconds to import
 
 
 def book(args) -> int:

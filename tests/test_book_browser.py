@@ -355,7 +355,7 @@ def _check_editor(browser, built_book, kernel) -> None:
     centre = expected.shape[0] // 2
     got = np.array([float(shown["min"]), float(shown["max"]), float(shown["probe"])])
     want = np.array([expected.min(), expected.max(), expected[centre, centre]])
-    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-6, err_msg=f"kernel\n{kernel}")
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9, err_msg=f"kernel\n{kernel}")
     assert f"{want[2]:.2f}" in shown["text"].replace("-0.00", "0.00") or abs(want[2]) < 0.005, shown["text"]
     # The output canvas is painted: not one flat colour unless the output is flat.
     spread = browser.js("(() => { const c = document.querySelectorAll('div.kernel-editor canvas')[1];"

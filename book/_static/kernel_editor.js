@@ -88,8 +88,9 @@
     Object.keys(PRESETS).forEach(function (name) {
       var button = el("button", { type: "button", "data-preset": name }, name);
       button.addEventListener("click", function () {
+        // The preset's exact weights are used; the fields show them to 4 decimals.
         PRESETS[name].forEach(function (w, j) { cells[j].value = +w.toFixed(4); });
-        render();
+        render(PRESETS[name]);
       });
       presets.appendChild(button);
     });
@@ -105,8 +106,11 @@
     root.appendChild(summary);
     paint(before, img.n, img.x, 0, 255);
 
-    function render() {
-      var k = cells.map(function (c) { var v = parseFloat(c.value); return isNaN(v) ? 0 : v; });
+    function typed() {
+      return cells.map(function (c) { var v = parseFloat(c.value); return isNaN(v) ? 0 : v; });
+    }
+
+    function render(k) {
       var out = correlate(img, k), lr = range(out), centre = Math.floor(img.n / 2);
       var probe = out[centre * img.n + centre];
       paint(after, img.n, out, lr[0], lr[1]);
@@ -117,8 +121,8 @@
         " (white); at the centre pixel (" + centre + ", " + centre + "): " + fmt(probe) + ".";
     }
 
-    cells.forEach(function (c) { c.addEventListener("input", render); });
-    render();
+    cells.forEach(function (c) { c.addEventListener("input", function () { render(typed()); }); });
+    render(PRESETS.identity);
   }
 
   function withPhoto(name, done) {

@@ -13,6 +13,7 @@ Extra arguments after ``test`` go to pytest, e.g. ``python3 tasks.py test -k con
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -32,6 +33,13 @@ HOMEWORK_NOTEBOOKS = ROOT / "book" / "homework" / "notebooks"  # generated from 
 KERNEL_CONFIG = 'c.InlineBackend.figure_formats = {"retina"}\n'
 #: The Colab install cell of a chapter: `%pip install ... "coursekit[torch] @ git+<url>@<branch>"`.
 INSTALL_FROM_GIT = re.compile(r'("coursekit\[torch\] @ git\+)[^"\s]+(")')
+#: The same cell, put into each released homework notebook (after its title) for Colab.
+COLAB_CELL = (
+    "# Colab has no coursekit: install it from the course's repository (elsewhere this does nothing).\n"
+    "import sys\n\n"
+    'if "google.colab" in sys.modules:\n'
+    '    %pip install --quiet "coursekit[torch] @ {}"'
+)
 
 
 def _say(msg: str) -> None:
@@ -94,13 +102,14 @@ def publish_homework(python=PYTHON) -> int:
             continue
         target, stamp = HOMEWORK_NOTEBOOKS / f"{hw}.ipynb", HOMEWORK_NOTEBOOKS / f".{hw}.sha256"
         table = HOMEWORK_NOTEBOOKS / f"{hw}.points.md"  # the page's points table
-        digest = hashlib.sha256(source.read_bytes()).hexdigest()
+        digest = release_digest(source)
         if target.exists() and table.exists() and stamp.exists() and stamp.read_text() == digest:
             continue
         code = _run([python, "-m", "autograder", "release", hw, "--course-dir", course], env=_env())
         if code:
             return code
         shutil.copyfile(course / "release" / hw / f"{hw}.ipynb", target)
+        add_colab_cell(target)
         # Read from the released notebook's nbgrader metadata, so the page shows what is graded.
         with table.open("w") as out:
             code = _run([python, "-c", f"from coursekit.homework import points_markdown; print(points_markdown({str(target)!r}))"],
@@ -109,6 +118,20 @@ def publish_homework(python=PYTHON) -> int:
             return code
         stamp.write_text(digest)
     return 0
+
+
+def release_digest(source: Path) -> str:
+    """What a released notebook is stamped with: its source and the repository it installs from."""
+    return hashlib.sha256(source.read_bytes() + install_source().encode()).hexdigest()
+
+
+def add_colab_cell(notebook: Path) -> None:
+    """Put the Colab install cell after the title of a released homework notebook."""
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    cell = {"cell_type": "code", "execution_count": None, "id": "colab-install", "metadata": {}, "outputs": [],
+            "source": COLAB_CELL.format(install_source()).splitlines(keepends=True)}
+    nb["cells"].insert(1, cell)
+    notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def executable_pages() -> list[Path]:

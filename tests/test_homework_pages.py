@@ -1,11 +1,11 @@
 """coursekit.homework reads graded cells and points from nbgrader metadata; the released notebooks are current."""
 
-import hashlib
 import json
 from pathlib import Path
 
 import pytest
 
+from book_support import tasks_module
 from coursekit.homework import graded_cells, points_markdown
 
 
@@ -49,7 +49,7 @@ def test_real_homework_totals_match_the_solutions():
 def test_released_notebooks_are_committed_and_up_to_date():
     # The homework pages' launch buttons open book/homework/notebooks/<hw>.ipynb from the
     # repository; `tasks.py book` releases it from solutions/ and stamps it with its source's hash.
-    root = Path(__file__).resolve().parents[1]
+    root, tasks = Path(__file__).resolve().parents[1], tasks_module()
     released = root / "book" / "homework" / "notebooks"
     for source in sorted(root.glob("solutions/*/*.ipynb")):
         hw = source.parent.name
@@ -58,8 +58,11 @@ def test_released_notebooks_are_committed_and_up_to_date():
         notebook, stamp = released / f"{hw}.ipynb", released / f".{hw}.sha256"
         assert notebook.is_file(), f"{notebook.relative_to(root)} is missing: run `python3 tasks.py book` and commit it"
         assert json.loads(notebook.read_text())["cells"], f"{notebook.name} has no cells"
-        assert stamp.is_file() and stamp.read_text() == hashlib.sha256(source.read_bytes()).hexdigest(), (
+        assert stamp.is_file() and stamp.read_text() == tasks.release_digest(source), (
             f"{notebook.relative_to(root)} was released from an older {source.relative_to(root)}: "
             "run `python3 tasks.py book` and commit book/homework/notebooks")
         assert "# YOUR CODE HERE" in notebook.read_text() and "BEGIN SOLUTION" not in notebook.read_text(), (
             f"{notebook.name} is not a student version")
+        install = json.loads(notebook.read_text())["cells"][1]
+        assert f'"coursekit[torch] @ {tasks.install_source()}"' in "".join(install["source"]), (
+            f"{notebook.name}: no Colab install cell from the repository of _config.yml")

@@ -169,6 +169,11 @@ PAGE_REPORT = r"""(() => {
     if (past && !(boxed && scrolls(boxed.closest("div.output") || boxed))) overflowing.push("past the column: " + describe(el));
     else if (hidden) overflowing.push("content cut: " + describe(el));
   });
+  // Neighbouring numbers in a table need space between them ("117,600" "5", not "117,6005").
+  const cramped = [...article.querySelectorAll("div.cell_output table td, div.cell_output table th")].filter(c => {
+    const st = getComputedStyle(c);
+    return parseFloat(st.paddingLeft) + parseFloat(st.paddingRight) < 8;
+  }).map(describe);
   const outputsCut = [...article.querySelectorAll("div.cell_output pre")].filter(p => p.scrollWidth > p.clientWidth + 1).map(describe);
   const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT);
   const rawTex = [];
@@ -182,7 +187,7 @@ PAGE_REPORT = r"""(() => {
     typeset: article.querySelectorAll("mjx-container").length,
     mathErrors: article.querySelectorAll("mjx-merror").length,
     images: [...article.querySelectorAll("img")].map(i => ({src: i.currentSrc || i.src, width: i.naturalWidth})),
-    overflowing, outputsCut, rawTex,
+    overflowing, outputsCut, rawTex, cramped,
     tracebacks: article.innerText.includes("Traceback (most recent call last)") + article.querySelectorAll("div.output.traceback, div.output.error").length,
     title: document.title,
     links: [...document.querySelectorAll("a[href]")].map(a => a.getAttribute("href")),
@@ -203,6 +208,7 @@ def test_page_reads_well_offline(browser, site, page):
     assert not report["rawTex"], f"{page}: raw LaTeX shown to the reader: {report['rawTex'][:5]}"
     broken = [i["src"] for i in report["images"] if i["width"] == 0]
     assert not broken, f"{page}: images that did not load: {broken}"
+    assert not report["cramped"], f"{page}: table cells without padding, their numbers run together: {report['cramped'][:5]}"
     assert not report["outputsCut"], f"{page}: cell outputs cut at the column edge: {report['outputsCut'][:5]}"
     assert not report["overflowing"], f"{page}: content wider than its column: {report['overflowing'][:5]}"
     assert not report["tracebacks"], f"{page}: shows a traceback"

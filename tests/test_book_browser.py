@@ -179,7 +179,8 @@ PAGE_REPORT = r"""(() => {
   const rawTex = [];
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
     if (n.parentElement.closest("pre, code, script, style, mjx-container, mjx-assistive-mml, textarea")) continue;
-    const m = n.textContent.match(/\\\(|\\\)|\\\[|\\\]|\$\$|\\(frac|begin|mathbb|sum|text)\b/);
+    // LaTeX left untypeset, or a cross-reference label printed raw, e.g. "(eq-centred-difference)".
+    const m = n.textContent.match(/\\\(|\\\)|\\\[|\\\]|\$\$|\\(frac|begin|mathbb|sum|text)\b|\((eq|fig|sec|chap|tab)-[\w-]+\)/);
     if (m) rawTex.push(n.textContent.trim().slice(0, 80));
   }
   return {
@@ -205,7 +206,7 @@ def test_page_reads_well_offline(browser, site, page):
     assert report["typeset"] >= report["mathSpans"], (
         f"{page}: {report['mathSpans']} maths elements but only {report['typeset']} typeset by MathJax")
     assert report["mathErrors"] == 0, f"{page}: MathJax reports {report['mathErrors']} errors in the LaTeX"
-    assert not report["rawTex"], f"{page}: raw LaTeX shown to the reader: {report['rawTex'][:5]}"
+    assert not report["rawTex"], f"{page}: raw LaTeX or raw reference labels shown to the reader: {report['rawTex'][:5]}"
     broken = [i["src"] for i in report["images"] if i["width"] == 0]
     assert not broken, f"{page}: images that did not load: {broken}"
     assert not report["cramped"], f"{page}: table cells without padding, their numbers run together: {report['cramped'][:5]}"

@@ -21,6 +21,7 @@ import base64
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import threading
@@ -78,6 +79,8 @@ class DevTools:
 
     def _message(self) -> dict:
         while b"\0" not in self._buffer:
+            if not select.select([self._reader], [], [], 120)[0]:
+                raise TimeoutError("chromium sent nothing on the DevTools pipe for 120 s")
             chunk = os.read(self._reader, 1 << 16)
             if not chunk:
                 raise RuntimeError(f"chromium closed the DevTools pipe (exit code {self.proc.poll()})")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
+from book_support import build_book
 from hypothesis import HealthCheck, settings
 
 # The grading tests make their own gradebooks; an instructor's exported database URL
@@ -58,3 +60,21 @@ def _assert_close(actual, expected, *, name: str, rtol: float, atol: float) -> N
 def assert_close():
     """The located-error allclose above, as a session fixture (safe with @given)."""
     return _assert_close
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory):
+    """The ``_build`` folder of one cold build of the book, shared by test_book.py and test_book_browser.py.
+
+    ``COURSE_BOOK_BUILD=path/to/_build`` reuses a finished build instead (for
+    iterating on the checks); CI leaves it unset and builds from cold.
+    """
+    reuse = os.environ.get("COURSE_BOOK_BUILD")
+    if reuse:
+        assert (Path(reuse) / "html" / "index.html").is_file(), f"COURSE_BOOK_BUILD={reuse} holds no built book"
+        return Path(reuse)
+    out = tmp_path_factory.mktemp("book")
+    result = build_book(out)
+    log = result.stdout
+    assert result.returncode == 0, "jupyter-book build failed; last lines of the log:\n" + log[-6000:]
+    return out / "_build"

@@ -3,13 +3,14 @@
 The build tests (marked ``slow``) run the same command as the README and
 ``tasks.py book``::
 
-    jupyter-book build . -W --keep-going
+    jupyter-book build . -W -n --keep-going
 
-into a temporary folder, from cold, so a stale ``_build/.jupyter_cache`` can
-never hide a chapter that no longer runs. Then they check the result: every
-page of ``_toc.yml`` exists, every image a chapter shows was written and is not
-empty, no executed cell printed a traceback, and the worked examples of the
-syllabus are visible in the chapter's outputs.
+into a temporary folder, from cold (conftest's ``built_book``, one build per
+session), so a stale ``_build/.jupyter_cache`` can never hide a chapter that no
+longer runs. Then they check the result: every page of ``_toc.yml`` exists,
+every image a chapter shows was written and is not empty, no executed cell
+printed a traceback, and the worked examples of the syllabus are visible in the
+chapter's outputs. tests/test_book_browser.py reads the same build in Chromium.
 
 The helper tests are fast and run headless (matplotlib's Agg backend).
 """
@@ -18,98 +19,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import re
-import shutil
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-#: The build command, relative to the repository root. ``-W`` turns every Sphinx
-#: warning (a broken reference, a failed cell, a missing image) into an error;
-#: ``--keep-going`` reports all of them before failing, not just the first.
-BUILD_ARGS = ("build", ".", "-W", "--keep-going")
-
-
-def jupyter_book_executable() -> str:
-    """Path of the ``jupyter-book`` script of the running interpreter's environment."""
-    beside = Path(sys.executable).with_name("jupyter-book")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("jupyter-book")
-    if found is None:
-        raise FileNotFoundError("jupyter-book is not installed in this environment (pip install -r requirements.txt)")
-    return found
-
-
-def _tasks():
-    """The repository's tasks.py, imported by path (it is a script, not a package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("course_tasks", REPO_ROOT / "tasks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def build_book(path_output: Path | str | None = None, *, extra_args: tuple[str, ...] = (),
-               timeout: float = 900) -> subprocess.CompletedProcess:
-    """Build the book as the README does and return the finished process.
-
-    Parameters
-    ----------
-    path_output : path, optional
-        Folder that receives ``_build/html`` (and ``_build/.jupyter_cache``).
-        None builds into the repository's own ``_build``, reusing its cache.
-    extra_args : tuple of str
-        More ``jupyter-book build`` options, e.g. ``("--all",)``.
-    timeout : float
-        Seconds before the build is killed.
-
-    Returns
-    -------
-    subprocess.CompletedProcess
-        With ``stdout`` holding the build log (stderr merged into it).
-    """
-    # As `tasks.py book` does: the homework pages link to freshly released student notebooks.
-    published = _tasks().publish_homework(python=sys.executable)
-    assert published == 0, "releasing the homework notebooks for the book failed"
-    cmd = [jupyter_book_executable(), *BUILD_ARGS, *extra_args]
-    if path_output is not None:
-        cmd += ["--path-output", str(path_output)]
-    env = dict(os.environ)
-    # The kernel must be this environment's Python, which imports coursekit.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.setdefault("MPLBACKEND", "Agg")
-    return subprocess.run(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
-
-
-def toc_files() -> list[str]:
-    """Every file named in ``_toc.yml`` (root first), without extension."""
-    import yaml
-
-    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text(encoding="utf8"))
-    files = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                files.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk({k: v for k, v in toc.items() if k != "root"})
-    return files
+from book_support import REPO_ROOT, tasks_module, toc_files
 
 
 class _ImageSources(HTMLParser):
@@ -124,15 +40,6 @@ class _ImageSources(HTMLParser):
 
 # ---------------------------------------------------------------------------
 # The build
-
-
-@pytest.fixture(scope="module")
-def built_book(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    result = build_book(out)
-    log = result.stdout
-    assert result.returncode == 0, "jupyter-book build failed; last lines of the log:\n" + log[-6000:]
-    return out / "_build"
 
 
 @pytest.mark.slow
@@ -327,103 +234,6 @@ def test_load_photo_unknown_name_lists_the_available_ones():
         load_photo("lena")
 
 
-# ------------------------------------------------------------------ browser
-# A real headless browser opens the built book from a local server, as a reader
-# would. `chromium --dump-dom` prints the DOM after the page has run; the server's
-# access log shows which images the browser actually fetched, and with what status.
-
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-class _LoggingHandler:
-    """Factory for a quiet static-file handler that records (path, status) of each request."""
-
-    @staticmethod
-    def make(directory: Path, log: list):
-        from http.server import SimpleHTTPRequestHandler
-
-        class Handler(SimpleHTTPRequestHandler):
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, directory=str(directory), **kwargs)
-
-            def log_request(self, code="-", size="-"):
-                log.append((self.path.split("?")[0], int(code) if str(code).isdigit() else code))
-
-            def log_message(self, *args):  # keep pytest's output clean
-                pass
-
-        return Handler
-
-
-@pytest.fixture(scope="module")
-def served_book(built_book):
-    """Serve the built HTML on 127.0.0.1 (a free port); yield (base_url, request_log)."""
-    import threading
-    from http.server import ThreadingHTTPServer
-
-    log: list = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _LoggingHandler.make(built_book / "html", log))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", log
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def _open_in_browser(url: str, tmp_path: Path) -> str:
-    browser = _chromium()
-    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,20000",
-           "--virtual-time-budget=10000", "--dump-dom", url]  # fmt: skip
-    result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
-    assert result.returncode == 0, f"chromium failed on {url}:\n{result.stderr[-2000:]}"
-    return result.stdout
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(_chromium() is None, reason="no chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)")
-@pytest.mark.parametrize("page", ["index.html", "book/convolution.html"])
-def test_browser_shows_title_navigation_and_images(served_book, page, tmp_path):
-    base, log = served_book
-    log.clear()
-    dom = _open_in_browser(f"{base}/{page}", tmp_path)
-    parser = _Tags()
-    parser.feed(dom)
-    title = re.search(r"<title>(.*?)</title>", dom, re.S)
-    assert title and title.group(1).strip(), f"{page}: no <title> in the rendered page"
-    nav_links = [a for a in parser.links if a.split("#")[0].endswith(".html")]
-    # The sidebar links every page but the current one (that one is "#").
-    for other in ("references.html", "homework/index.html", "convolution.html"):
-        if not page.endswith(other):
-            assert any(a.split("#")[0].endswith(other) for a in nav_links), f"{page}: navigation has no link to {other}"
-    if page.endswith("convolution.html"):
-        images = [src for src in parser.images if not src.startswith("data:")]
-        assert len(images) >= 5, f"{page}: expected the chapter's figures, found {len(images)} <img> tags"
-        fetched = {path: status for path, status in log}
-        for src in images:
-            path = "/" + str((Path(page).parent / src).as_posix()).lstrip("./")
-            path = os.path.normpath(path)
-            assert fetched.get(path) == 200, f"{page}: the browser did not load {src} (server saw {fetched.get(path)})"
-
-
-class _Tags(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.links: list[str] = []
-        self.images: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "a" and attrs.get("href"):
-            self.links.append(attrs["href"])
-        if tag == "img" and attrs.get("src"):
-            self.images.append(attrs["src"])
-
-
 # ------------------------------------------------------------------ Colab copies
 # Colab cannot open MyST .md pages, so each executable page has a paired .ipynb
 # (written by `tasks.py book`, committed); the theme's Colab button opens that copy.
@@ -431,7 +241,7 @@ class _Tags(HTMLParser):
 def test_every_executable_page_has_an_up_to_date_notebook_copy():
     import jupytext
 
-    tasks = _tasks()
+    tasks = tasks_module()
     pages = tasks.executable_pages()
     assert len(pages) >= 8, f"expected the chapters, found {pages}"
     for page in pages:
@@ -440,5 +250,8 @@ def test_every_executable_page_has_an_up_to_date_notebook_copy():
         want = [(c.cell_type, c.source) for c in jupytext.read(page).cells]
         have = [(c.cell_type, c.source) for c in jupytext.read(copy).cells]
         assert have == want, f"{copy.relative_to(REPO_ROOT)} is out of date with {page.name}: run `python3 tasks.py book`"
-        assert "google.colab" in want[next(i for i, c in enumerate(want) if c[0] == "code")][1], (
-            f"{page.name}: the first code cell must install coursekit on Colab")
+        install = want[next(i for i, c in enumerate(want) if c[0] == "code")][1]
+        assert "google.colab" in install, f"{page.name}: the first code cell must install coursekit on Colab"
+        assert f'"coursekit[torch] @ {tasks.install_source()}"' in install, (
+            f"{page.name}: the Colab cell does not install from the repository of _config.yml "
+            f"({tasks.install_source()}): run `python3 tasks.py book`")

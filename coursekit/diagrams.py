@@ -42,12 +42,16 @@ class GraphEdge:
     backward: float
 
 
+def _number(fmt: str, v: float) -> str:
+    return fmt.format(v + 0.0)  # + 0.0 writes -0.0 as 0
+
+
 def _draw_node(ax, node: GraphNode, fmt: str, radius: float) -> None:
     ax.add_patch(Circle((node.x, node.y), radius, facecolor="white", edgecolor="0.3", linewidth=1.2, zorder=3))
     ax.text(node.x, node.y, node.name, ha="center", va="center", fontsize=10, fontweight="bold", zorder=4)
-    ax.text(node.x, node.y + radius + 0.08, fmt.format(node.value), ha="center", va="bottom",
+    ax.text(node.x, node.y + radius + 0.08, _number(fmt, node.value), ha="center", va="bottom",
             fontsize=8, color=FORWARD_COLOUR, zorder=4)
-    ax.text(node.x, node.y - radius - 0.08, fmt.format(node.grad), ha="center", va="top",
+    ax.text(node.x, node.y - radius - 0.08, _number(fmt, node.grad), ha="center", va="top",
             fontsize=8, color=BACKWARD_COLOUR, zorder=4)
 
 
@@ -58,9 +62,9 @@ def _draw_edge(ax, edge: GraphEdge, a: GraphNode, b: GraphNode, fmt: str, radius
                                  shrinkA=0, shrinkB=0, color="0.45", linewidth=1.0, zorder=1))
     mx, my = a.x + where * (b.x - a.x), a.y + where * (b.y - a.y)
     box = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85}
-    ax.text(mx, my + 0.05, fmt.format(edge.forward), ha="center", va="bottom", fontsize=7,
+    ax.text(mx, my + 0.05, _number(fmt, edge.forward), ha="center", va="bottom", fontsize=7,
             color=FORWARD_COLOUR, bbox=box, zorder=2)
-    ax.text(mx, my - 0.05, fmt.format(edge.backward), ha="center", va="top", fontsize=7,
+    ax.text(mx, my - 0.05, _number(fmt, edge.backward), ha="center", va="top", fontsize=7,
             color=BACKWARD_COLOUR, bbox=box, zorder=2)
 
 

@@ -34,7 +34,7 @@ def _limits(X: np.ndarray, margin: float = 0.5) -> tuple[float, float]:
 
 def decision_regions_figure(predictors: Mapping[str, Predictor], X: np.ndarray, y: np.ndarray, *,
                             n: int = 200, size: float = 3.0, ncols: int | None = None,
-                            cmap: str = "coolwarm") -> Figure:
+                            cmap: str = "coolwarm", lim: float | None = None) -> Figure:
     """One panel per classifier: its predicted label on a grid, the data on top, the boundary in black.
 
     Parameters
@@ -42,7 +42,7 @@ def decision_regions_figure(predictors: Mapping[str, Predictor], X: np.ndarray, 
     predictors : mapping of title -> function
         Each maps points ``(M, 2)`` to integer labels ``(M,)``.
     X : array, shape (N, 2)
-        The data points, drawn with their true labels ``y``.
+        The data points, drawn with their true labels ``y``; may be empty (N = 0) when ``lim`` is given.
     y : array of int, shape (N,)
     n : int
         Grid points per axis.
@@ -52,6 +52,8 @@ def decision_regions_figure(predictors: Mapping[str, Predictor], X: np.ndarray, 
         Panels per row; all in one row by default.
     cmap : str
         Colour map for the labels.
+    lim : float, optional
+        Draw ``[-lim, lim]^2``; by default the data's range with a margin.
 
     Returns
     -------
@@ -61,25 +63,30 @@ def decision_regions_figure(predictors: Mapping[str, Predictor], X: np.ndarray, 
     Raises
     ------
     ValueError
-        If there is no predictor, ``X`` is not ``(N, 2)``, or ``y`` does not have one label per point.
+        If there is no predictor, ``X`` is not ``(N, 2)``, ``y`` does not have one label per point,
+        or there are no points and no ``lim``.
     """
     X, y = np.asarray(X, dtype=float), np.asarray(y)
     if not predictors:
         raise ValueError("decision_regions_figure: predictors is empty; expected at least one")
     if X.ndim != 2 or X.shape[1] != 2 or y.shape != (len(X),):
         raise ValueError(f"decision_regions_figure: need X of shape (N, 2) and y of shape (N,), got {X.shape} and {y.shape}")
+    if lim is None and len(X) == 0:
+        raise ValueError("decision_regions_figure: no data points to take the range from; pass lim")
     ncols = len(predictors) if ncols is None else ncols
     nrows = -(-len(predictors) // ncols)
     fig = Figure(figsize=(size * ncols, size * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    xx, yy, pts = grid_points(*_limits(X), n)
-    levels = np.arange(y.min(), y.max() + 2) - 0.5
-    for ax, (title, predict) in zip(axes, predictors.items()):
-        labels = np.asarray(predict(pts)).reshape(xx.shape)
+    xx, yy, pts = grid_points(*(_limits(X) if lim is None else (-lim, lim)), n)
+    grids = {title: np.asarray(predict(pts)).reshape(xx.shape) for title, predict in predictors.items()}
+    every = np.concatenate([y.ravel()] + [g.ravel() for g in grids.values()])
+    lo, hi = int(every.min()), int(every.max())
+    levels = np.arange(lo, hi + 2) - 0.5
+    for ax, (title, labels) in zip(axes, grids.items()):
         ax.contourf(xx, yy, labels, levels=levels, cmap=cmap, alpha=0.3)
         ax.contour(xx, yy, labels, levels=levels[1:-1], colors="black", linewidths=1.0)
-        ax.scatter(X[:, 0], X[:, 1], c=y, cmap=cmap, vmin=y.min(), vmax=y.max(), s=12,
-                   edgecolors="black", linewidths=0.3)
+        if len(X):
+            ax.scatter(X[:, 0], X[:, 1], c=y, cmap=cmap, vmin=lo, vmax=hi, s=12, edgecolors="black", linewidths=0.3)
         ax.set_title(title, fontsize=10)
         ax.set_xticks([]); ax.set_yticks([])
         ax.set_aspect("equal")

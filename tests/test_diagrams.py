@@ -37,3 +37,11 @@ def test_decision_regions_one_panel_per_predictor_and_grid_covers_the_range():
 def test_response_surfaces_one_axis_per_function():
     fig = response_surfaces_figure({"sum": lambda p: p.sum(1), "first": lambda p: p[:, 0]}, n=10)
     assert len(fig.axes) == 2
+
+
+def test_decision_regions_without_data_needs_a_range():
+    fig = decision_regions_figure({"half": lambda p: (p[:, 1] > 0).astype(int)}, np.zeros((0, 2)), np.zeros(0, int),
+                                  lim=2.0, n=10)
+    assert fig.axes[0].get_xlim()[0] <= -2.0 + 1e-9
+    with pytest.raises(ValueError, match="pass lim"):
+        decision_regions_figure({"half": lambda p: p[:, 0]}, np.zeros((0, 2)), np.zeros(0, int))

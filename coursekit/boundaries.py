@@ -70,7 +70,8 @@ def decision_regions_figure(predictors: Mapping[str, Predictor], X: np.ndarray, 
     if not predictors:
         raise ValueError("decision_regions_figure: predictors is empty; expected at least one")
     if X.ndim != 2 or X.shape[1] != 2 or y.shape != (len(X),):
-        raise ValueError(f"decision_regions_figure: need X of shape (N, 2) and y of shape (N,), got {X.shape} and {y.shape}")
+        raise ValueError(
+            f"decision_regions_figure: need X of shape (N, 2) and y of shape (N,), got {X.shape} and {y.shape}")
     if lim is None and len(X) == 0:
         raise ValueError("decision_regions_figure: no data points to take the range from; pass lim")
     ncols = len(predictors) if ncols is None else ncols

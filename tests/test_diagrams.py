@@ -26,7 +26,8 @@ def test_graph_figure_rejects_an_unknown_node():
 
 def test_decision_regions_one_panel_per_predictor_and_grid_covers_the_range():
     X = np.array([[0.0, 0.0], [1.0, 1.0]]); y = np.array([0, 1])
-    fig = decision_regions_figure({"a": lambda p: (p[:, 0] > 0.5).astype(int), "b": lambda p: np.zeros(len(p), int)}, X, y, n=20)
+    predictors = {"a": lambda p: (p[:, 0] > 0.5).astype(int), "b": lambda p: np.zeros(len(p), int)}
+    fig = decision_regions_figure(predictors, X, y, n=20)
     assert len(fig.axes) == 2
     xx, yy, pts = grid_points(-1, 2, 5)
     assert pts.shape == (25, 2) and pts.min() == -1 and pts.max() == 2

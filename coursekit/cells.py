@@ -34,13 +34,17 @@ def gabor_kernel(size: int, theta: float, *, wavelength: float = 6.0, sigma: flo
 
 
 def bar_image(size: int, theta: float, *, offset: float = 0.0, width: float = 2.0) -> np.ndarray:
-    """A bright bar (value 1) on black, at orientation ``theta``, shifted ``offset`` pixels across itself."""
+    """A bright bar (value 1) on black, at orientation ``theta``, shifted ``offset`` pixels across itself.
+
+    The bar's edges are ramps one pixel wide, so its total brightness across is ``width`` at any
+    offset, including fractions of a pixel.
+    """
     if size < 1:
         raise ValueError(f"bar_image: size must be a positive int, got {size}")
     r = np.arange(size) - size // 2
     yy, xx = np.meshgrid(r, r, indexing="ij")
     across = xx * np.cos(theta) + yy * np.sin(theta) - offset
-    return (np.abs(across) <= width / 2).astype(float)
+    return np.clip(width / 2 + 0.5 - np.abs(across), 0.0, 1.0)
 
 
 def simple_cell_map(image, kernel) -> np.ndarray:

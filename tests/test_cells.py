@@ -32,3 +32,8 @@ def test_complex_cell_keeps_responding_when_the_bar_moves():
 def test_bad_arguments_raise(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_bar_brightness_does_not_depend_on_a_fractional_offset():
+    totals = [bar_image(21, 0.0, offset=o, width=2.0)[10].sum() for o in (0.0, 0.25, 0.5, 1.0)]
+    np.testing.assert_allclose(totals, 2.0, err_msg="a bar of width 2 must carry 2 units of light across")

@@ -145,6 +145,36 @@ class CGroup:
         self.dirs = []
 
 
+def _parents() -> list:
+    v1 = _v1_dirs()
+    if v1 is not None:
+        return list(v1.values())
+    v2 = _v2_dir()
+    return [v2] if v2 is not None else []
+
+
+def sweep_stale() -> int:
+    """Kill and remove the cgroups of graders that died without cleaning up; return how many."""
+    removed = 0
+    for parent in _parents():
+        for d in parent.glob("autograder-*"):
+            try:
+                pid = int(d.name.split("-")[1])
+                os.kill(pid, 0)
+                continue  # its grader is alive
+            except (ValueError, IndexError):
+                continue
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+            group = CGroup.__new__(CGroup)
+            group.dirs = [d]
+            group.close()
+            removed += 1
+    return removed
+
+
 def available(memory_bytes: int = 64 * 1024 ** 2, max_pids: int = 8) -> str | None:
     """``None`` if a capped cgroup can be made here, else why not (one line, with the fix)."""
     try:

@@ -32,7 +32,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .cgroups import CGroup, CGroupUnavailable
+from .cgroups import CGroup, CGroupUnavailable, sweep_stale
 from .cgroups import available as cgroup_problem
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -93,6 +93,7 @@ def require_isolation(limits: Limits) -> None:
     problem = cgroup_problem()
     if problem:
         raise SandboxUnavailable(f"no cgroup for the memory and process caps: {problem}")
+    sweep_stale()  # what a killed grader left behind
 
 
 def isolation_label(limits: Limits) -> str:

@@ -28,7 +28,7 @@ from .preflight import Preflight, inspect_submission
 from .records import Job, Record, Status
 from .sandbox import isolation_label
 from .session import StudentProcess
-from .verdict import forbidden_modules, run_tests, test_cells
+from .verdict import run_tests, test_cells
 
 _NOTEBOOKS: dict = {}
 
@@ -141,14 +141,45 @@ def _run_submission(job: Job, pf: Preflight, scratch: Path) -> tuple:
     nbformat.write(pf.notebook, workdir / f"{job.hw}.ipynb")
     cells = [(k, c.source) for k, c in enumerate(pf.notebook.cells) if c.cell_type == "code"
              and ((c.get("metadata") or {}).get("nbgrader") or {}).get("grade_id") not in test_ids]
-    process = StudentProcess(workdir, cells, job.limits, scratch, forbidden=forbidden_modules(source))
     deadline = time.monotonic() + job.limits.notebook_timeout
+    views = _Processes(workdir, cells, job.limits, scratch, deadline)
     try:
-        process.start(deadline)
-        verdicts = run_tests(tests, process, deadline)
+        verdicts = run_tests(tests, views, deadline)
     finally:
-        process.close()
-    return tests, verdicts, process
+        views.close()
+    return tests, verdicts, views.merged()
+
+
+class _Processes:
+    """One student process per set of forbidden modules, started when a test first needs it."""
+
+    def __init__(self, workdir: Path, cells: list, limits, scratch: Path, deadline: float):
+        self.args, self.deadline, self.started = (workdir, cells, limits, scratch), deadline, {}
+
+    def __call__(self, forbidden: tuple) -> StudentProcess:
+        if forbidden not in self.started:
+            workdir, cells, limits, scratch = self.args
+            view = scratch / f"view{len(self.started)}"
+            view.mkdir()
+            process = StudentProcess(workdir, cells, limits, view, forbidden=forbidden)
+            process.start(self.deadline)
+            self.started[forbidden] = process
+        return self.started[forbidden]
+
+    def close(self) -> None:
+        for process in self.started.values():
+            process.close()
+
+    def merged(self) -> StudentProcess:
+        """The least restricted process (its cell runs are what feedback shows), with every process's logs and caps."""
+        processes = sorted(self.started.values(), key=lambda p: len(p.forbidden))
+        if not processes:
+            return StudentProcess(*self.args)
+        first = processes[0]
+        for other in processes[1:]:
+            first.logs += other.logs
+            first.memory_cap_hit = first.memory_cap_hit or other.memory_cap_hit
+        return first
 
 
 def grade_job(job: Job) -> Record:

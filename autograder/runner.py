@@ -91,7 +91,7 @@ class Server:
 
     def receive(self) -> tuple:
         header, blobs = wire.read_frame(self.requests)
-        decoder = wire.Decoder(blobs, handle=self._handle, callback=self._callback, tensor=_as_tensor)
+        decoder = wire.Decoder(blobs, handle=self._handle, callback=self._callback, tensor=_as_tensor, ref=self._target)
         return header, decoder
 
     def _keep(self, obj) -> dict:

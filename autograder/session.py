@@ -240,8 +240,8 @@ class StudentProcess:
         return header, body
 
     def _opaque(self, value):
-        if isinstance(value, Remote) and value.target.get("handle") is not None:
-            return {"H": value.target["handle"]}
+        if isinstance(value, Remote):  # the student's own object or function goes back as itself
+            return {"H": value.target["handle"]} if "handle" in value.target else {"R": value.target}
         if callable(value):
             number = next(self._numbers)
             self.callbacks[number] = value

@@ -25,7 +25,8 @@ class GradedTest:
     grade_id: str
     points: float
     source: str
-    index: int          # position in the source notebook
+    index: int                 # position in the source notebook
+    forbidden: tuple = ()      # modules hidden from the student's process while this test runs
 
 
 @dataclass(frozen=True)
@@ -58,19 +59,31 @@ def _meta(cell) -> dict:
 
 
 def test_cells(source_nb) -> list:
-    """The autograded test cells of an nbgrader source notebook, in order."""
+    """The autograded test cells of an nbgrader source notebook, in order, each with its forbidden modules."""
+    banned = forbidden_modules(source_nb)
     out = []
     for k, cell in enumerate(source_nb.cells):
         meta = _meta(cell)
         if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
-            out.append(GradedTest(meta["grade_id"], float(meta.get("points", 0)), cell.source, k))
+            allowed = set(_coursekit_meta(cell).get("allow", []))
+            forbidden = tuple(m for m in banned if m not in allowed)
+            out.append(GradedTest(meta["grade_id"], float(meta.get("points", 0)), cell.source, k, forbidden))
     return out
 
 
+def _coursekit_meta(node) -> dict:
+    meta = (node.get("metadata") or {}).get("coursekit") or {}
+    return meta if isinstance(meta, dict) else {}
+
+
 def forbidden_modules(notebook) -> list:
-    """The modules a homework forbids (notebook metadata ``coursekit.forbidden``)."""
-    meta = (notebook.metadata or {}).get("coursekit") or {}
-    return [str(m) for m in meta.get("forbidden", []) if isinstance(m, str)]
+    """The modules a homework forbids (notebook metadata ``coursekit.forbidden``).
+
+    A test cell may allow some of them back (cell metadata ``coursekit.allow``): a test of
+    training with the course's own layers, say, in a homework whose other tests forbid those
+    layers. The grader runs such tests in a second student process with that view.
+    """
+    return [str(m) for m in _coursekit_meta(notebook).get("forbidden", []) if isinstance(m, str)]
 
 
 def _failure(exc: BaseException) -> tuple:
@@ -117,6 +130,10 @@ def _run(code: str, test: GradedTest, namespace: dict) -> None:
         exec(compile(code, f"<test {test.grade_id}>", "exec"), namespace)  # noqa: S102 - the instructor's test
 
 
-def run_tests(tests, process: StudentProcess, job_deadline: float) -> list:
-    """Every test, in order; a test that finds no time left fails with a timeout."""
-    return [run_test(t, process, job_deadline - time.monotonic()) for t in tests]
+def run_tests(tests, processes, job_deadline: float) -> list:
+    """Every test, in order, each against the student's process for its forbidden modules.
+
+    ``processes(forbidden)`` returns that process (started on first use). A test that finds
+    no time left fails with a timeout.
+    """
+    return [run_test(t, processes(t.forbidden), job_deadline - time.monotonic()) for t in tests]

@@ -16,6 +16,7 @@ A *value* is encoded as JSON with tags, arrays as ``.npy`` blobs:
 ``{"X": i}``           torch tensor (a blob; rebuilt as a CPU tensor)
 ``{"H": n, "type": s}``  a handle: an object that stays on the side that made it
 ``{"C": n}``           a callback: a function that runs on the grader's side
+``{"R": target}``      a name in the student's process (``{"name": n}`` or ``{"lib": "pkg.mod.attr"}``)
 =====================  ==========================================================
 
 Arrays are read with ``allow_pickle=False`` and must have a numeric or boolean dtype;
@@ -74,7 +75,9 @@ def _npy(arr: np.ndarray) -> bytes:
     if arr.dtype.kind not in ARRAY_KINDS:
         raise WireError(f"an array of dtype {arr.dtype} cannot be sent (numbers and booleans only)")
     buf = io.BytesIO()
-    np.save(buf, arr if arr.flags.c_contiguous else arr.copy(order="C"), allow_pickle=False)
+    # C or Fortran order travels as it is (np.save records it): a transposed array stays transposed
+    contiguous = arr.flags.c_contiguous or arr.flags.f_contiguous
+    np.save(buf, arr if contiguous else arr.copy(order="C"), allow_pickle=False)
     return buf.getvalue()
 
 
@@ -174,11 +177,12 @@ def _load_npy(data: bytes) -> np.ndarray:
 class Decoder:
     """Turns JSON + blobs back into a value. ``handle(tag)`` and ``callback(tag)`` rebuild opaque tags."""
 
-    def __init__(self, blobs, *, handle=None, callback=None, tensor=None):
+    def __init__(self, blobs, *, handle=None, callback=None, tensor=None, ref=None):
         self.blobs = blobs
         self.handle = handle
         self.callback = callback
         self.tensor = tensor
+        self.ref = ref
         self.items = 0
 
     def _blob(self, i) -> np.ndarray:
@@ -226,6 +230,8 @@ class Decoder:
             return self.handle(body, value.get("type", "object"))
         if tag == "C" and type(body) is int and self.callback is not None:
             return self.callback(body)
+        if tag == "R" and isinstance(body, dict) and self.ref is not None:
+            return self.ref(body)
         raise WireError(f"an unknown or unexpected tag {tag!r}")
 
 

@@ -66,6 +66,12 @@ def obj_array():
 
 def float32_scalar():
     return np.float32(1.5)
+
+def double(x):
+    return 2 * x
+
+def layout(x):
+    return (bool(x.flags.c_contiguous), bool(x.flags.f_contiguous))
 """
 
 
@@ -161,6 +167,21 @@ def test_in_place_changes_are_copied_back(proc):
     items = [1]
     student("append_to")(items, 2)
     assert items == [1, 2]
+
+
+def test_the_students_own_functions_pass_back_as_themselves(proc):
+    student = Student(proc)
+    assert student("apply")(student("double"), 3) == 12
+    assert student.lib("builtins.callable")(student("scale")) is True
+
+
+def test_array_layout_travels(proc):
+    x = np.arange(6.0).reshape(2, 3).T
+    assert student_layout(proc, x) == (False, True)
+
+
+def student_layout(proc, x):
+    return tuple(Student(proc)("layout")(x))
 
 
 def test_callbacks_run_here(proc):

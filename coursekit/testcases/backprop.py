@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from coursekit import layers
+from coursekit import checks, gradcheck, layers
 
 __all__ = ["chain_rule_cases", "neuron_cases", "neuron_loss_reference", "softmax_cases", "cross_entropy_cases",
            "linear_cases", "relu_cases", "sigmoid_cases", "numerical_gradient_cases", "RecordingFunction",
-           "two_layer_cases", "two_layer_loss_from"]
+           "two_layer_cases", "two_layer_loss_from", "REFERENCE_LAYERS", "numerical_gradients",
+           "assert_two_layer_close"]
 
 
 def _distinct_sizes(rng: np.random.Generator, n: int, low: int = 2, high: int = 7) -> tuple:
@@ -197,3 +198,33 @@ def two_layer_loss_from(fns: dict, params: dict, X, y, reg: float) -> tuple:
 
 REFERENCE_LAYERS = {name: getattr(layers, name) for name in
                     ("linear_forward", "linear_backward", "relu_forward", "relu_backward", "softmax_cross_entropy")}
+
+
+def numerical_gradients(forward, inputs: tuple, dout: np.ndarray) -> tuple:
+    """Centred finite differences of ``sum(forward(*inputs)[0] * dout)`` with respect to each input."""
+    grads = []
+    for i, xi in enumerate(inputs):
+        def f(v, i=i):
+            return forward(*inputs[:i], v, *inputs[i + 1:])[0]
+        grads.append(gradcheck.numerical_gradient_array(f, np.array(xi, dtype=np.float64), dout, h=1e-6))
+    return tuple(grads)
+
+
+def assert_two_layer_close(name: str, loss, grads, candidates: list, *, rtol: float = 1e-7,
+                           atol: float = 1e-9) -> str:
+    """Pass if ``(loss, grads)`` matches one of ``candidates``, ``(label, (loss, grads))`` pairs; returns the
+    label. ``grads`` must be a dict with the keys W1, b1, W2, b2. Raises the first candidate's failure."""
+    if not isinstance(grads, dict) or set(grads) != {"W1", "b1", "W2", "b2"}:
+        got = sorted(grads) if isinstance(grads, dict) else type(grads).__name__
+        raise checks.CheckFailure(f"{name}: grads should be a dict with the keys W1, b1, W2, b2, got {got}")
+    first = None
+    for label, (expected_loss, expected_grads) in candidates:
+        try:
+            checks.assert_scalar_close(name, loss, expected_loss, rtol=rtol, atol=atol, against=label)
+            for key in ("W1", "b1", "W2", "b2"):
+                checks.assert_close(name, grads[key], expected_grads[key], rtol=rtol, atol=atol,
+                                    what=f"grads[{key!r}]", against=label)
+            return label
+        except checks.CheckFailure as exc:
+            first = first or exc
+    raise first

@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     print("| case | must fail | escape rate | charged elsewhere |\n|---|---|---:|---:|")
     worst = 0.0
     for name, (edits, lost) in corpus.WRONG.items():
-        if args.only and name not in args.only:
+        if (args.only and name not in args.only) or (args.no_slow and set(lost) <= set(corpus.SLOW)):
             continue
         escape, extra, example = measure_wrong(corpus, code, tests, edits, lost, args.seeds, args.full_seeds)
         worst = max(worst, escape, extra)

@@ -15,7 +15,7 @@ from coursekit import checks, gradcheck, layers
 __all__ = ["chain_rule_cases", "neuron_cases", "neuron_loss_reference", "softmax_cases", "cross_entropy_cases",
            "linear_cases", "relu_cases", "sigmoid_cases", "numerical_gradient_cases", "RecordingFunction",
            "two_layer_cases", "two_layer_loss_from", "REFERENCE_LAYERS", "numerical_gradients",
-           "assert_two_layer_close"]
+           "assert_two_layer_close", "two_layer_expectations"]
 
 
 def _distinct_sizes(rng: np.random.Generator, n: int, low: int = 2, high: int = 7) -> tuple:
@@ -228,3 +228,14 @@ def assert_two_layer_close(name: str, loss, grads, candidates: list, *, rtol: fl
         except checks.CheckFailure as exc:
             first = first or exc
     raise first
+
+
+def two_layer_expectations(own_layers: dict, params: dict, X, y, reg: float) -> list:
+    """``(label, (loss, grads))`` pairs a correct ``two_layer_loss`` may return: the course's network, and the
+    same network built from the student's own layer functions unless one of them raises."""
+    expected = [("the course's network", two_layer_loss_from(REFERENCE_LAYERS, params, X, y, reg))]
+    try:
+        expected.append(("the network of your own layers", two_layer_loss_from(own_layers, params, X, y, reg)))
+    except Exception:  # noqa: BLE001 - a layer raises: only the course's network counts
+        pass
+    return expected

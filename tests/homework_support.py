@@ -233,3 +233,69 @@ def check_submission(hw: Homework, graded: dict, submissions: dict, student: str
         assert got == expected
     row = next(r for r in graded["rows"] if r["student_id"] == student)
     assert float(row["score"]) == sum(got.values())
+
+
+# ------------------------------------------- notebooks on the student(name) contract (issue 12)
+
+CONTRACT_FORBIDDEN_IN_TESTS = ("importlib.reload", "reference_disabled", "import student", "from coursekit.homework")
+
+
+def check_student_contract(hw: Homework, nb) -> dict:
+    """:func:`check_cell_contract` for a notebook whose tests reach the student's code only through
+    ``student(name)``: graded cells have their points and locks, solution cells their fences; the setup
+    cell imports ``student``; no test cell imports it, reloads the checks or disables the reference; hidden
+    tests draw a fresh seed; the notebook's metadata names the modules the student may not import.
+    Returns the cells by grade_id.
+    """
+    nbformat.validate(nb)
+    by_id = cells(nb)
+    graded = {gid: c.metadata["nbgrader"]["points"] for gid, c in by_id.items() if c.metadata["nbgrader"].get("grade")}
+    assert graded == {**hw.points, **hw.manual}, graded
+    assert sum(hw.points.values()) == hw.total
+    assert "from coursekit.homework import student" in by_id["setup"].source
+    assert nb.metadata["coursekit"]["forbidden"], "no forbidden modules declared"
+    for gid in hw.points:
+        meta, src = by_id[gid].metadata["nbgrader"], by_id[gid].source
+        assert meta["locked"] and not meta["solution"], gid
+        assert ("### BEGIN HIDDEN TESTS" in src) == (gid in hw.hidden), gid
+        assert "student(" in src, gid
+        assert not [bad for bad in CONTRACT_FORBIDDEN_IN_TESTS if bad in src], gid
+        if gid in hw.hidden:
+            assert "fresh_seed()" in src[src.index("### BEGIN HIDDEN TESTS"):], gid
+    for gid in hw.solution_cells:
+        meta, src = by_id[gid].metadata["nbgrader"], by_id[gid].source
+        assert meta["solution"] and not meta["grade"] and not meta["locked"], gid
+        assert "### BEGIN SOLUTION" in src and "### END SOLUTION" in src, gid
+        assert hw.solution_must_not_mention not in src, gid
+    for gid, c in by_id.items():
+        if gid not in (*hw.solution_cells, *hw.manual):
+            assert c.metadata["nbgrader"]["locked"], gid
+    return by_id
+
+
+def corpus_submissions(hw: Homework, corpus) -> dict:
+    """A corpus module's cases (tests/corpus/hwN_corpus.py) as :func:`grade_all` submissions:
+    ``student -> ((grade_id, edit), ...), expected scores)``; wrong cases lose exactly their tests."""
+    subs = {"a_solution": ((), hw.full)}
+    for name, (edits, lost) in corpus.WRONG.items():
+        subs[f"w_{name}"] = (tuple((gid, replace(old, new)) for gid, old, new in edits), hw.lose(*lost))
+    for name, edits in corpus.CORRECT.items():
+        subs[f"c_{name}"] = (tuple((gid, replace(old, new)) for gid, old, new in edits), hw.full)
+    return subs
+
+
+def check_corpus_in_process(hw: Homework, corpus, name: str, seeds) -> None:
+    """One corpus case graded in-process (coursekit.testcases.inprocess) on ``seeds``: a wrong case fails
+    exactly its tests, a correct variant none. SLOW tests run once, and only for a case predicted to fail them."""
+    from coursekit.testcases import inprocess
+    code, tests = inprocess.read_cells(hw.source)
+    edits, lost = corpus.WRONG[name] if name in corpus.WRONG else (corpus.CORRECT[name], ())
+    namespace = inprocess.solution_namespace(inprocess.apply_edits(code, edits), corpus.SOLUTION_CELLS)
+    slow = [t for t in tests if t.grade_id in corpus.SLOW and t.grade_id in lost]
+    fast = [t for t in tests if t.grade_id not in corpus.SLOW]
+    for t in slow:
+        assert inprocess.run_test(namespace, t.source, 0), f"{name}: {t.grade_id} passed"
+    for seed in seeds:
+        failures = inprocess.grade(namespace, fast, seed)
+        failed = {gid for gid, failure in failures.items() if failure}
+        assert failed == set(lost) - set(corpus.SLOW), (name, seed, {g: failures[g] for g in failed})

@@ -59,8 +59,8 @@ def _huge_scores(rng: np.random.Generator, n: int, c: int) -> np.ndarray:
     """Scores with a row whose maximum is 800 to 1000, a row 800 or more below it, and an all-negative row."""
     s = rng.standard_normal((n, c)) * 3
     s[0] = rng.uniform(-1000, 1000, size=c)
-    s[0, rng.integers(c)] = rng.uniform(800, 1000)
-    s[0, rng.integers(c)] = rng.uniform(-1000, -800)
+    high, low = rng.permutation(c)[:2]
+    s[0, high], s[0, low] = rng.uniform(800, 1000), rng.uniform(-1000, -800)
     s[1] = rng.uniform(-1000, -800, size=c)
     return s
 

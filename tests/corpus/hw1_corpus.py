@@ -58,6 +58,9 @@ WRONG = {
                         "    D2 = np.zeros((len(A), len(B)))\n    for i in range(len(A)):\n"
                         "        D2[i] = ((B - A[i]) ** 2).sum(axis=1)\n    return D2\n"),),
                       ("test_pairwise_vectorised",)),
+    # k ignored: the single nearest neighbour decides (both k-NN tests check predict)
+    "knn_ignores_k": ((("knn", _ARGSORT, '        nearest = np.argsort(d2, axis=1, kind="stable")[:, :1]\n'),),
+                      ("test_knn_predict", "test_knn_ties")),
     # the default (unstable) sort: equal distances come out in any order
     "knn_unstable_sort": ((("knn", _ARGSORT, "        nearest = np.argsort(d2, axis=1)[:, :self.k]\n"),),
                           ("test_knn_ties",)),

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import nbformat
 
+from coursekit.testcases import inprocess
+
 REPO = Path(__file__).resolve().parents[1]
 
 # A student cell appended to a wrong solution: it must not turn failed tests into passes.
@@ -287,7 +289,6 @@ def corpus_submissions(hw: Homework, corpus) -> dict:
 def check_corpus_in_process(hw: Homework, corpus, name: str, seeds) -> None:
     """One corpus case graded in-process (coursekit.testcases.inprocess) on ``seeds``: a wrong case fails
     exactly its tests, a correct variant none. SLOW tests run once, and only for a case predicted to fail them."""
-    from coursekit.testcases import inprocess
     code, tests = inprocess.read_cells(hw.source)
     edits, lost = corpus.WRONG[name] if name in corpus.WRONG else (corpus.CORRECT[name], ())
     namespace = inprocess.solution_namespace(inprocess.apply_edits(code, edits), corpus.SOLUTION_CELLS)

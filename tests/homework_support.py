@@ -73,8 +73,10 @@ def variant(source_nb: Path, *edits):
     return nb
 
 
-def grade_all(hw: str, source_nb: Path, submissions: dict, root: Path) -> dict:
-    """Release ``hw``, write the unchanged student version and each variant, grade them all in one CLI run."""
+def grade_all(hw: str, source_nb: Path, submissions: dict, root: Path, *, jobs: int = 1,
+              timeout: float = 600) -> dict:
+    """Release ``hw``, write the unchanged student version and each variant, grade them all in one CLI run
+    (with ``jobs`` workers, within ``timeout`` seconds)."""
     from autograder import grading
     course, subs = root / "course", root / "submissions"
     released = grading.release(hw, course)
@@ -86,8 +88,8 @@ def grade_all(hw: str, source_nb: Path, submissions: dict, root: Path) -> dict:
     out_csv = root / "grades.csv"
     proc = subprocess.run(
         [sys.executable, "-m", "autograder", "grade", hw, "--submissions", str(subs), "--out", str(out_csv),
-         "--course-dir", str(course)],
-        cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+         "--course-dir", str(course), "--jobs", str(jobs)],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return {"course": course, "rows": list(csv.DictReader(out_csv.open())), "stdout": proc.stdout,
             "released": nbformat.read(released, as_version=4)}
@@ -152,8 +154,8 @@ class Homework:
     def variant(self, *edits):
         return variant(self.source, *edits)
 
-    def grade_all(self, submissions: dict, root: Path) -> dict:
-        return grade_all(self.name, self.source, submissions, root)
+    def grade_all(self, submissions: dict, root: Path, **options) -> dict:
+        return grade_all(self.name, self.source, submissions, root, **options)
 
     def scores(self, graded: dict, student: str) -> dict:
         """Each graded cell's score for ``student``, after checking the maximum points."""

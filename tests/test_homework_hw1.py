@@ -157,8 +157,8 @@ SUBMISSIONS = support.corpus_submissions(HW, corpus)
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Release, build the submissions, grade them all with one CLI run."""
-    return HW.grade_all(SUBMISSIONS, tmp_path_factory.mktemp("grading"))
+    """Release, build the submissions (the whole corpus), grade them all with one CLI run."""
+    return HW.grade_all(SUBMISSIONS, tmp_path_factory.mktemp("grading"), jobs=2, timeout=1800)
 
 
 @pytest.mark.slow

@@ -85,10 +85,11 @@ def knn_vote(d2: np.ndarray, y_train: np.ndarray, k: int) -> np.ndarray:
 
 
 def knn_plain_cases(rng: np.random.Generator) -> list:
-    """Continuous points (no equal distances), k=1 and k=3 with two classes (no equal votes)."""
+    """Continuous points (no equal distances) in two classes, k = 1, 3, 5 (odd: no equal votes), 30 to 40
+    test points each, so that the k-th neighbour changes many predictions."""
     cases = []
-    for k in (1, 3):
-        n, m, d = int(rng.integers(5, 30)), int(rng.integers(2, 20)), int(rng.integers(2, 6))
+    for k in (1, 3, 5):
+        n, m, d = int(rng.integers(20, 41)), int(rng.integers(30, 41)), int(rng.integers(2, 6))
         cases.append({"label": f"k={k}, X_train ({n}, {d}), X_test ({m}, {d})", "k": k,
                       "X_train": rng.standard_normal((n, d)), "y_train": rng.integers(0, 2, size=n),
                       "X_test": rng.standard_normal((m, d))})

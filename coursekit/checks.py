@@ -91,6 +91,10 @@ __all__ = [
     "assert_not_from",
     "in_case",
     "assert_close_to_scale",
+    "assert_close_to_any",
+    "check_backward_with_caches",
+    "assert_loop_free",
+    "assert_relative",
 ]
 
 SEED_ENV_VAR = "COURSEKIT_SEED"
@@ -820,3 +824,79 @@ def assert_close_to_scale(name: str, actual: Any, expected: Any, *, rtol: float 
         flat = int(score.argmax())
         raise CheckFailure(f"{exc}; at full precision got {float(got.flat[flat])!r}, "
                            f"expected {float(exp.flat[flat])!r}") from None
+# ------------------------------------- verdicts that accept every correct answer (homework 1, 2)
+
+
+def assert_close_to_any(name: str, actual: Any, candidates: Sequence[tuple], *, rtol: float = 1e-7,
+                        atol: float = 1e-9, what: str = "output") -> str:
+    """Pass if ``actual`` is close to one of ``candidates``, ``(label, expected)`` pairs; return that label.
+
+    For a function built on others the student wrote (k-NN on the student's own
+    distances, a network on the student's own layers): the first candidate is the
+    reference, the others the same computation from the student's parts, so a bug
+    already charged to a part is not charged again. On failure the message is the
+    one for the first candidate.
+    """
+    first = None
+    for label, expected in candidates:
+        try:
+            assert_close(name, actual, expected, rtol=rtol, atol=atol, what=what, against=label)
+            return label
+        except CheckFailure as exc:
+            first = first or exc
+    raise first if first is not None else CheckFailure(f"{name}: nothing to compare {what} with")
+
+
+def check_backward_with_caches(name: str, backward: Callable, dout: Any, caches: Sequence[tuple],
+                               expected: Sequence, grad_names: Sequence[str], *, rtol: float = 1e-7,
+                               atol: float = 1e-9) -> tuple:
+    """Pass if ``backward(dout, cache)`` returns the ``expected`` gradients for one of ``caches``.
+
+    ``caches`` are ``(label, make_cache)`` pairs tried in order: first the cache the
+    homework specifies, built by the test (so a bug in the student's forward costs
+    the backward nothing), then the cache of the student's own forward (so a
+    student who chose another cache layout is not penalised). A cache whose
+    ``make_cache`` or backward call raises counts as a failure of that try.
+    Raises the first try's failure if none passes; returns the gradients.
+    """
+    first = None
+    for label, make_cache in caches:
+        try:
+            grads = _as_tuple(backward(_array(dout, copy=True), make_cache()), len(expected), name)
+            for grad_name, got, exp in zip(grad_names, grads, expected):
+                assert_close(name, got, exp, rtol=rtol, atol=atol, what=f"{grad_name} (cache: {label})")
+            return grads
+        except Exception as exc:  # noqa: BLE001 - the student's code may raise anything
+            first = first or exc
+    raise first
+
+
+def assert_loop_free(name: str, count: Callable[[int], int], *, small: int = 2, large: int = 50,
+                     what: str = "rows") -> tuple:
+    """Fail if ``count(n)``, the Python events a call on ``n`` items takes, grows with ``n``.
+
+    :func:`assert_no_python_loop_over` counts in this process; this takes the count
+    from wherever the student's code runs (``student.lib("coursekit.checks.count_python_events")``).
+    Returns the two counts.
+    """
+    count(small)  # warm-up: first calls import modules and fill caches
+    n_small, n_large = int(count(small)), int(count(large))
+    if n_large - n_small >= large - small:
+        raise CheckFailure(
+            f"{name}: runs {n_large} Python steps for {large} {what} but {n_small} for {small}, so it loops over "
+            f"the {what} in Python (a loop, a comprehension, map or np.vectorize); compute all of them at once "
+            "with array operations (broadcasting or a matrix product)")
+    return n_small, n_large
+
+
+def assert_relative(name: str, actual: Any, expected: Any, *, rtol: float, what: str = "output",
+                    against: str = "the reference") -> None:
+    """:func:`assert_close` with no absolute slack: tiny values (1e-313) must be right to ``rtol`` too.
+
+    For functions whose tails matter (a sigmoid far below 0 returns e^x, not 0).
+    A non-float dtype is reported as such.
+    """
+    got_dtype = getattr(actual, "dtype", None)
+    if got_dtype is not None and _dtype(got_dtype).kind != "f":
+        raise CheckFailure(f"{name}: {what} has dtype {got_dtype}; it should be a float array")
+    assert_close(name, actual, expected, rtol=rtol, atol=0.0, what=what, against=against)

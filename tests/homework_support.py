@@ -13,6 +13,8 @@ from pathlib import Path
 
 import nbformat
 
+from coursekit.testcases import inprocess
+
 REPO = Path(__file__).resolve().parents[1]
 
 # A student cell appended to a wrong solution: it must not turn failed tests into passes.
@@ -72,8 +74,10 @@ def variant(source_nb: Path, *edits):
     return nb
 
 
-def grade_all(hw: str, source_nb: Path, submissions: dict, root: Path) -> dict:
-    """Release ``hw``, write the unchanged student version and each variant, grade them all in one CLI run."""
+def grade_all(hw: str, source_nb: Path, submissions: dict, root: Path, *, jobs: int = 1,
+              timeout: float = 600) -> dict:
+    """Release ``hw``, write the unchanged student version and each variant, grade them all in one CLI run
+    (with ``jobs`` workers, within ``timeout`` seconds)."""
     from autograder import grading
     course, subs = root / "course", root / "submissions"
     released = grading.release(hw, course)
@@ -85,8 +89,8 @@ def grade_all(hw: str, source_nb: Path, submissions: dict, root: Path) -> dict:
     out_csv = root / "grades.csv"
     proc = subprocess.run(
         [sys.executable, "-m", "autograder", "grade", hw, "--submissions", str(subs), "--out", str(out_csv),
-         "--course-dir", str(course)],
-        cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+         "--course-dir", str(course), "--jobs", str(jobs)],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return {"course": course, "rows": list(csv.DictReader(out_csv.open())), "stdout": proc.stdout,
             "released": nbformat.read(released, as_version=4)}
@@ -151,8 +155,8 @@ class Homework:
     def variant(self, *edits):
         return variant(self.source, *edits)
 
-    def grade_all(self, submissions: dict, root: Path) -> dict:
-        return grade_all(self.name, self.source, submissions, root)
+    def grade_all(self, submissions: dict, root: Path, **options) -> dict:
+        return grade_all(self.name, self.source, submissions, root, **options)
 
     def scores(self, graded: dict, student: str) -> dict:
         """Each graded cell's score for ``student``, after checking the maximum points."""
@@ -278,3 +282,66 @@ def check_public_agreement(hw: str, graded: dict, students) -> list:
         if mine != record.get("public", {}):
             bad.append(f"{student}: notebook {mine} vs grader {record.get('public')}")
     return bad
+# ------------------------------------------- notebooks on the student(name) contract (issue 12)
+
+CONTRACT_FORBIDDEN_IN_TESTS = ("importlib.reload", "reference_disabled", "import student", "from coursekit.homework")
+
+
+def check_student_contract(hw: Homework, nb) -> dict:
+    """:func:`check_cell_contract` for a notebook whose tests reach the student's code only through
+    ``student(name)``: graded cells have their points and locks, solution cells their fences; the setup
+    cell imports ``student``; no test cell imports it, reloads the checks or disables the reference; hidden
+    tests draw a fresh seed; the notebook's metadata names the modules the student may not import.
+    Returns the cells by grade_id.
+    """
+    nbformat.validate(nb)
+    by_id = cells(nb)
+    graded = {gid: c.metadata["nbgrader"]["points"] for gid, c in by_id.items() if c.metadata["nbgrader"].get("grade")}
+    assert graded == {**hw.points, **hw.manual}, graded
+    assert sum(hw.points.values()) == hw.total
+    assert "from coursekit.homework import student" in by_id["setup"].source
+    assert nb.metadata["coursekit"]["forbidden"], "no forbidden modules declared"
+    for gid in hw.points:
+        meta, src = by_id[gid].metadata["nbgrader"], by_id[gid].source
+        assert meta["locked"] and not meta["solution"], gid
+        assert ("### BEGIN HIDDEN TESTS" in src) == (gid in hw.hidden), gid
+        assert "student(" in src, gid
+        assert not [bad for bad in CONTRACT_FORBIDDEN_IN_TESTS if bad in src], gid
+        if gid in hw.hidden:
+            assert "fresh_seed()" in src[src.index("### BEGIN HIDDEN TESTS"):], gid
+    for gid in hw.solution_cells:
+        meta, src = by_id[gid].metadata["nbgrader"], by_id[gid].source
+        assert meta["solution"] and not meta["grade"] and not meta["locked"], gid
+        assert "### BEGIN SOLUTION" in src and "### END SOLUTION" in src, gid
+        assert hw.solution_must_not_mention not in src, gid
+    for gid, c in by_id.items():
+        if gid not in (*hw.solution_cells, *hw.manual):
+            assert c.metadata["nbgrader"]["locked"], gid
+    return by_id
+
+
+def corpus_submissions(hw: Homework, corpus) -> dict:
+    """A corpus module's cases (tests/corpus/hwN_corpus.py) as :func:`grade_all` submissions:
+    ``student -> ((grade_id, edit), ...), expected scores)``; wrong cases lose exactly their tests."""
+    subs = {"a_solution": ((), hw.full)}
+    for name, (edits, lost) in corpus.WRONG.items():
+        subs[f"w_{name}"] = (tuple((gid, replace(old, new)) for gid, old, new in edits), hw.lose(*lost))
+    for name, edits in corpus.CORRECT.items():
+        subs[f"c_{name}"] = (tuple((gid, replace(old, new)) for gid, old, new in edits), hw.full)
+    return subs
+
+
+def check_corpus_in_process(hw: Homework, corpus, name: str, seeds) -> None:
+    """One corpus case graded in-process (coursekit.testcases.inprocess) on ``seeds``: a wrong case fails
+    exactly its tests, a correct variant none. SLOW tests run once, and only for a case predicted to fail them."""
+    code, tests = inprocess.read_cells(hw.source)
+    edits, lost = corpus.WRONG[name] if name in corpus.WRONG else (corpus.CORRECT[name], ())
+    namespace = inprocess.solution_namespace(inprocess.apply_edits(code, edits), corpus.SOLUTION_CELLS)
+    slow = [t for t in tests if t.grade_id in corpus.SLOW and t.grade_id in lost]
+    fast = [t for t in tests if t.grade_id not in corpus.SLOW]
+    for t in slow:
+        assert inprocess.run_test(namespace, t.source, 0), f"{name}: {t.grade_id} passed"
+    for seed in seeds:
+        failures = inprocess.grade(namespace, fast, seed)
+        failed = {gid for gid, failure in failures.items() if failure}
+        assert failed == set(lost) - set(corpus.SLOW), (name, seed, {g: failures[g] for g in failed})

@@ -13,8 +13,9 @@ import pytest
 
 from coursekit import checks, distances, filters, linear_classifier
 from coursekit.knn import KNearestNeighbor
+from coursekit.testcases import classifiers as cases
 import homework_support as support
-from homework_support import GAMING, replace as _replace
+from corpus import hw1_corpus as corpus  # noqa: E402 - tests/ is on sys.path, as for homework_support
 
 HW = support.Homework(
     "hw1_classifiers",
@@ -51,12 +52,16 @@ def sol(source_nb):
 # ------------------------------------------------------------------ notebook shape
 
 
-def test_graded_cells_points_and_locks(source_nb):
-    cells = support.check_cell_contract(HW, source_nb)
-    for gid in HW.points:
-        assert "reference_disabled" in cells[gid].source, gid
+def test_graded_cells_points_locks_and_the_student_contract(source_nb):
+    cells = support.check_student_contract(HW, source_nb)
     assert "0, 16, 29, 42, 58, 74" in cells["test_integral_image"].source  # the syllabus's worked example
-    assert "1000.0" in cells["test_softmax_loss"].source  # large scores in the hidden test
+    assert "Each test scores one function" in cells["intro"].source  # the credit rule, stated
+    assert {"coursekit.distances", "coursekit.knn", "scipy.spatial"} <= set(source_nb.metadata.coursekit.forbidden)
+
+
+def test_corpus_has_enough_cases():
+    assert len(corpus.WRONG) >= 12 and len(corpus.CORRECT) >= 3
+    assert {lost for _, tests in corpus.WRONG.values() for lost in tests} == set(HW.points)  # every test catches one
 
 
 # ------------------------------------------------- the solution against coursekit
@@ -116,58 +121,51 @@ def test_source_notebook_passes_nbgrader_validate(tmp_path):
     support.assert_validates(HW.source, tmp_path)
 
 
-_variant = HW.variant
+# ------------------------------------------------------- the corpus, in-process (fast)
 
 
-LOOP_DISTANCES = ("pairwise_sq_l2", _replace(
-    "    sq_a = (A * A).sum(axis=1)\n    sq_b = (B * B).sum(axis=1)\n"
-    "    return np.maximum(sq_a[:, None] - 2.0 * (A @ B.T) + sq_b[None, :], 0.0)\n",
-    "    D2 = np.zeros((len(A), len(B)))\n    for i in range(len(A)):  # one test row at a time\n"
-    "        D2[i] = ((B - A[i]) ** 2).sum(axis=1)\n    return D2\n"))
-L0_COUNTS_ALL = ("pnorm", _replace("        return np.count_nonzero(a, axis=-1)\n", "        return (a ** p).sum(axis=-1)\n"))
-VOTE_NEAREST_FIRST = ("knn", _replace(
-    "        n_labels = int(self.y_train.max()) + 1\n"
-    "        votes = (labels[:, :, None] == np.arange(n_labels)).sum(axis=1)  # (M, n_labels)\n"
-    "        return votes.argmax(axis=1)  # the first (smallest) label among equal vote counts\n",
-    "        from collections import Counter\n"
-    "        return np.array([Counter(row.tolist()).most_common(1)[0][0] for row in labels])\n"))
-CHI_NAN = ("histograms", _replace("    terms = np.divide(num, den, out=np.zeros(num.shape), where=den > 0)\n",
-                                  "    terms = num / den\n"))
-LOSS_NO_SHIFT = ("linear_classifier", _replace("    shifted = scores - scores.max(axis=1, keepdims=True)\n",
-                                               "    shifted = scores\n"))
+@pytest.mark.parametrize("name", [*corpus.WRONG, *corpus.CORRECT])
+def test_corpus_case_loses_exactly_its_tests_in_process(name):
+    """Every wrong implementation fails exactly its tests, every correct variant none, on several seeds."""
+    support.check_corpus_in_process(HW, corpus, name, seeds=(0, 1, 2**31 + 7))
 
-# student -> (edits, expected per-test scores)
-SUBMISSIONS = {
-    "a_solution": ((), FULL),
-    # right values, but a Python loop over the test rows
-    "c_loop_over_test_images": ((LOOP_DISTANCES,), _lose("test_pairwise_vectorised")),
-    # "L0" as sum(|x|**0): 0**0 == 1 counts the zeros too
-    "d_l0_counts_zeros": ((L0_COUNTS_ALL,), _lose("test_pnorm")),
-    # Counter.most_common: on equal votes the nearest neighbour's label wins, not the smaller label
-    "e_knn_vote_tie_nearest_first": ((VOTE_NEAREST_FIRST,), _lose("test_knn_ties")),
-    # 0/0 = nan for bins empty in both histograms
-    "f_chi_squared_nan": ((CHI_NAN,), _lose("test_chi_squared")),
-    # softmax without the max shift: exp overflows on the hidden test's scores in the thousands
-    "g_softmax_loss_no_shift": ((LOSS_NO_SHIFT,), _lose("test_softmax_loss")),
-    # calls the reference distances: every test that computes distances scores 0
-    "h_imports_reference": ((("pairwise_sq_l2", lambda s: "from coursekit.distances import pairwise_sq_l2\n"),),
-                            _lose("test_pairwise_sq_l2", "test_pairwise_vectorised", "test_knn_predict",
-                                  "test_knn_ties")),
-    "i_allclose_patch": (((CHI_NAN[0], lambda s: CHI_NAN[1](s) + GAMING),), _lose("test_chi_squared")),
-}
+
+def test_hidden_cases_cover_the_features_on_every_seed():
+    """Randomness varies the values, not the coverage: what catches each bug is there for any seed."""
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        images = cases.integral_image_cases(rng)
+        assert any(c["image"].dtype == np.uint8 and c["image"].astype(int).sum() > 255 for c in images)
+        assert all(c["image"].shape[0] != c["image"].shape[1] for c in images)
+        assert {c["p"] for c in cases.pnorm_cases(rng)} >= {0, 1, 3, np.inf}
+        for c in cases.pairwise_cases(rng):
+            repeated = (c["A"][:, None, :] == c["B"][None, :, :]).all(axis=-1).sum()
+            assert len(c["A"]) != len(c["B"]) and repeated >= 8
+        for c in cases.histogram_cases(rng):
+            assert ((c["h1"] == 0) & (c["h2"] == 0)).any()
+        big = cases.softmax_loss_cases(rng)[-1]
+        scores = big["X"] @ big["W"].T
+        assert scores.max() > 710 and scores[0].max() - scores[0, big["y"][0]] > 745  # exp overflows, p underflows
+        assert all(len(c["X"]) >= 2 and c["reg"] >= 0.1 for c in cases.softmax_loss_cases(rng))
+
+
+# ----------------------------------------------------- the corpus through the grader (slow)
+
+
+SUBMISSIONS = support.corpus_submissions(HW, corpus)
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Release, build the submissions, grade them all with one CLI run."""
-    return HW.grade_all(SUBMISSIONS, tmp_path_factory.mktemp("grading"))
+    """Release, build the submissions (the whole corpus), grade them all with one CLI run."""
+    return HW.grade_all(SUBMISSIONS, tmp_path_factory.mktemp("grading"), jobs=2, timeout=1800)
 
 
 @pytest.mark.slow
 def test_student_version_has_no_solution_and_no_hidden_tests(graded):
     cells = support.check_released(HW, graded["released"], leaks=(
-        "cumsum", "count_nonzero", "A @ B.T", "kind=\"stable\")[:", "where=den > 0", "_ck.",
-        "fresh_seed", "_FORBID", "1000.0", "W - 0.5 * dW"))
+        "cumsum", "count_nonzero", "A @ B.T", "kind=\"stable\")[:", "where=den > 0",
+        "fresh_seed", "knn_tie_cases", "softmax_loss_cases", "W - 0.5 * dW"))
     assert "0, 16, 29, 42, 58, 74" in cells["test_integral_image"].source  # public tests survive
     assert "BEGIN HIDDEN" not in cells["test_pairwise_vectorised"].source
 

@@ -16,8 +16,9 @@ import coursekit.layers as ref
 from coursekit import checks
 from coursekit.gradcheck import numerical_gradient as ref_numerical_gradient
 from coursekit.nets import TwoLayerNet
+from coursekit.testcases import backprop as cases
 import homework_support as support
-from homework_support import GAMING, PATCH_CHECKS, cells as _cells, replace as _replace
+from corpus import hw2_corpus as corpus  # tests/ is on sys.path, as for homework_support
 
 HW = support.Homework(
     "hw2_backprop",
@@ -57,22 +58,24 @@ def sol(source_nb):
 # ------------------------------------------------------------------ notebook shape
 
 
-def test_graded_cells_points_and_locks(source_nb):
-    cells = support.check_cell_contract(HW, source_nb)
-    for gid in HW.points:
-        src = cells[gid].source
-        assert any(k in src for k in ("reference_disabled", "check_backward", "check_against_reference")), gid
+def test_graded_cells_points_locks_and_the_student_contract(source_nb):
+    cells = support.check_student_contract(HW, source_nb)
+    assert "Each test scores one function" in cells["intro"].source  # the credit rule, stated
+    assert {"coursekit.layers", "coursekit.gradcheck"} <= set(source_nb.metadata.coursekit.forbidden)
+    assert "cache = (x, w)" in cells["linear"].source.split("### END SOLUTION")[1]  # the cache the tests build
 
 
 def test_worked_examples_are_in_the_public_tests(source_nb):
-    cells = _cells(source_nb)
+    cells = support.cells(source_nb)
     assert "[-2.0, 48.0]" in cells["test_chain_rule"].source and "[2.0, 144.0]" in cells["test_chain_rule"].source
     assert "10t^4 - 8t" in cells["test_chain_rule"].source
     assert "check_gradient_numerically" in cells["test_softmax_cross_entropy"].source.split("### BEGIN")[0]
-    assert "check_backward_numerically" in cells["test_linear_backward"].source.split("### BEGIN")[0]
-    # hidden tests use large scores / activations (softmax without the max shift, naive log(sigmoid))
-    assert "1000.0" in cells["test_softmax"].source and "1000.0" in cells["test_softmax_cross_entropy"].source
-    assert "uniform(40, 60)" in cells["test_sigmoid_neuron_loss"].source
+    assert "numerical_gradients" in cells["test_linear_backward"].source.split("### BEGIN")[0]
+
+
+def test_corpus_has_enough_cases():
+    assert len(corpus.WRONG) >= 12 and len(corpus.CORRECT) >= 3
+    assert {lost for _, tests in corpus.WRONG.values() for lost in tests} == set(HW.points)  # every test catches one
 
 
 # ------------------------------------------------- the solution against coursekit
@@ -102,9 +105,10 @@ def test_solution_matches_reference(sol, seed):
     checks.assert_scalar_close("neuron", G, 7 * bl + 0.1 * np.sum(w * w), rtol=1e-9)
     checks.assert_close("neuron", dG, Z.T @ (7 * bd) + 0.2 * w)
     x = rng.standard_normal((3, 4)) * 20
-    checks.check_backward(sol["sigmoid_forward"], lambda d, c: (sol["sigmoid_backward"](d, c),),
-                          ref.sigmoid_forward, lambda d, c: (ref.sigmoid_backward(d, c),), (x,),
-                          input_names=("dx",), only=("dx",), numerical=False)
+    g = ref.sigmoid_forward(x)[0]
+    checks.assert_close("sigmoid", sol["sigmoid_forward"](x)[0], g, rtol=1e-12, atol=0)
+    dout = rng.standard_normal(x.shape)
+    checks.assert_close("sigmoid", sol["sigmoid_backward"](dout, g), dout * g * (1 - g))
     args = (rng.standard_normal((4, 3)), rng.standard_normal((2, 3)), rng.standard_normal(2))
     checks.check_backward(sol["linear_forward"], sol["linear_backward"], ref.linear_forward, ref.linear_backward,
                           args, input_names=("dx", "dw", "db"), only=("dx", "dw", "db"))
@@ -140,53 +144,61 @@ def test_source_notebook_passes_nbgrader_validate(tmp_path):
     support.assert_validates(HW.source, tmp_path)
 
 
-_variant = HW.variant
+# ------------------------------------------------------- the corpus, in-process (fast)
 
 
-NO_SHIFT = ("softmax", _replace("    shifted = x - x.max(axis=1, keepdims=True)\n    e = np.exp(shifted)\n",
-                                "    e = np.exp(x)\n"))
-SIGMOID_INPUT = ("activations", _replace("    return out, out\n", "    return out, x  # backward: dout * x * (1 - x)\n"))
-NAIVE_LOG = ("sigmoid_neuron_loss", _replace(
-    "    log_x = -softplus_neg\n    log_1mx = -a - softplus_neg\n",
-    "    x = 1 / (1 + np.exp(-a))\n    log_x, log_1mx = np.log(x), np.log(1 - x)\n"))
-ONE_SIDED = ("numerical_gradient", _replace(
-    "        x[ix] = old - h\n        f_minus = float(f(x))\n        x[ix] = old\n        grad[ix] = (f_plus - f_minus) / (2 * h)",
-    "        x[ix] = old\n        f_minus = float(f(x))\n        grad[ix] = (f_plus - f_minus) / h"))
+@pytest.mark.parametrize("name", [*corpus.WRONG, *corpus.CORRECT])
+def test_corpus_case_loses_exactly_its_tests_in_process(name):
+    """Every wrong implementation fails exactly its tests, every correct variant none, on several seeds."""
+    support.check_corpus_in_process(HW, corpus, name, seeds=(0, 1, 2**31 + 7))
 
-# student -> (edits, expected per-test scores)
-SUBMISSIONS = {
-    "a_solution": ((), FULL),
-    # exp overflows on the hidden test's scores in the thousands: softmax only (the loss has its own log-softmax)
-    "c_softmax_no_shift": ((NO_SHIFT,), _lose("test_softmax")),
-    # sigmoid backward from the input instead of the output
-    "d_sigmoid_backward_input": ((SIGMOID_INPUT,), _lose("test_sigmoid_layer")),
-    # log(sigmoid(a)) computed naively: -inf / inexact for large |a|; the gradient is still right
-    "e_neuron_naive_log": ((NAIVE_LOG,), _lose("test_sigmoid_neuron_loss")),
-    # one-sided finite differences: O(h) error
-    "f_one_sided_difference": ((ONE_SIDED,), _lose("test_numerical_gradient")),
-    # calls the reference: every test that runs softmax or the loss scores 0
-    "g_imports_reference": ((("softmax", lambda s: "from coursekit.layers import softmax, softmax_cross_entropy\n"),),
-                            _lose("test_softmax", "test_softmax_cross_entropy", "test_two_layer_loss",
-                                  "test_two_layer_training")),
-    # patching numpy gains nothing: no test scores more than the same code unpatched. The patched np.abs
-    # and np.max also break later tests' own arithmetic, and which ones depends on the fresh seeds each
-    # grading run draws, so for this student the expectation is that bound, not exact scores.
-    "h_allclose_patch": (((NO_SHIFT[0], lambda s: NO_SHIFT[1](s) + GAMING),), "at most c_softmax_no_shift"),
-    "i_patches_checks": (((SIGMOID_INPUT[0], lambda s: SIGMOID_INPUT[1](s) + PATCH_CHECKS),),
-                         _lose("test_sigmoid_layer")),
-}
+
+def test_hidden_cases_cover_the_features_on_every_seed():
+    """Randomness varies the values, not the coverage: what catches each bug is there for any seed."""
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        huge = cases.cross_entropy_cases(rng)[-1]
+        s, y = huge["scores"], huge["y"]
+        assert s.max() > 710 and s[0].max() - s[0, y[0]] > 745 and s[0].max() - s[1].max() > 745
+        assert all(len(set(c["x"].shape)) == 2 and len(c["x"]) >= 2 for c in cases.softmax_cases(rng))
+        for c in cases.linear_cases(rng):
+            assert len({*c["x"].shape, len(c["w"])}) == 3 and len(c["x"]) >= 2
+        assert all((c["x"] == 0).any() for c in cases.relu_cases(rng))
+        tail = cases.sigmoid_cases(rng)[-1]["x"]
+        assert ((tail < -709.8) & (tail > -745)).any()  # e^-x overflows, the sigmoid is a subnormal, not 0
+        layouts = [c["x"] for c in cases.numerical_gradient_cases(rng)]
+        assert not layouts[0].flags.c_contiguous and not layouts[1].flags.c_contiguous
+        assert all(c["reg"] >= 0.1 and len(c["X"]) >= 2 for c in cases.two_layer_cases(rng))
+
+
+def test_recording_function_sees_a_copy_perturbed():
+    x = np.random.default_rng(0).standard_normal((3, 2)).T
+    f = cases.RecordingFunction(x.copy(), np.ones(x.shape))
+    flat = x.ravel()  # a copy: x is not contiguous
+    flat[0] += 1e-5
+    f(x)
+    assert not f.saw_change
+    x[0, 0] += 1e-5
+    f(x)
+    assert f.saw_change
+
+
+# ----------------------------------------------------- the corpus through the grader (slow)
+
+
+SUBMISSIONS = support.corpus_submissions(HW, corpus)
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Release, build the submissions, grade them all with one CLI run."""
-    return HW.grade_all(SUBMISSIONS, tmp_path_factory.mktemp("grading"))
+    """Release, build the submissions (the whole corpus), grade them all with one CLI run."""
+    return HW.grade_all(SUBMISSIONS, tmp_path_factory.mktemp("grading"), jobs=2, timeout=1800)
 
 
 @pytest.mark.slow
 def test_student_version_has_no_solution_and_no_hidden_tests(graded):
     cells = support.check_released(HW, graded["released"], leaks=(
-        "logaddexp", "np.ndindex(x.shape)", "dout.T @ x", "_ck.", "fresh_seed", "_neuron_ref", "1000.0",
+        "logaddexp", "np.ndindex(x.shape)", "dout.T @ x", "fresh_seed", "neuron_cases", "cross_entropy_cases",
         "lr, batch_size"))
     assert "[2.0, 144.0]" in cells["test_chain_rule"].source  # public tests survive
 

@@ -1,0 +1,91 @@
+"""Escape rates of homework 4's and 5's hidden tests: how often each wrong corpus case keeps a point.
+
+Every corpus case (tests/corpus/hw4_corpus.py, hw5_corpus.py) is graded in-process over many seeds,
+as the grader would grade honest code: a wrong case *escapes* on a seed when a test it must fail
+passes; a test failing that the case should pass (a correct variant losing a point, or a bug charged
+twice) is counted as an *unexpected failure*. Prints one Markdown table per homework.
+
+    python benchmarks/escape_rates_hw45.py --seeds 300 --jobs 2
+
+Tests that train a network (deterministic, public) are left out; tests/test_homework_hw4.py and
+hw5 grade them end to end.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "corpus"))
+
+import hw4_corpus  # noqa: E402
+import hw5_corpus  # noqa: E402
+import hw45_inprocess as run  # noqa: E402
+
+CORPORA = {"hw4": hw4_corpus, "hw5": hw5_corpus}
+
+
+def measure(job: tuple) -> dict:
+    """Grade one case over ``seeds``; returns its escapes and unexpected failures."""
+    hw, kind, index, seeds = job
+    try:
+        import torch
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    corpus = CORPORA[hw]
+    case = getattr(corpus, kind)[index]
+    nb = run.edited(run.source(corpus.HW), case)
+    tests = {k: v for k, v in run.test_cells(nb).items() if k not in corpus.SLOW}
+    ns = run.namespace(nb)
+    escapes, unexpected, example = 0, 0, ""
+    for seed in seeds:
+        failed = run.failing(ns, tests, seed)
+        if set(case.lost) - set(corpus.SLOW) - set(failed):
+            escapes += 1
+        extra = set(failed) - set(case.lost)
+        if extra:
+            unexpected += 1
+            example = example or f"seed {seed}: {failed[sorted(extra)[0]]}"
+    return {"case": case, "kind": kind, "escapes": escapes, "unexpected": unexpected, "n": len(seeds),
+            "example": example, "points": sum(corpus.POINTS[t] for t in case.lost), "slow": corpus.SLOW}
+
+
+def table(results: list) -> str:
+    rows = ["| case | must fail (points) | escapes | escape rate | unexpected failures |", "|---|---|---:|---:|---:|"]
+    for r in results:
+        lost = ", ".join(f"`{t}`" for t in r["case"].lost) or "nothing (correct variant)"
+        measured = set(r["case"].lost) - set(r["slow"])
+        rate = f"{r['escapes'] / r['n']:.2%}" if measured else ("end to end only" if r["case"].lost else "-")
+        rows.append(f"| {r['case'].name} | {lost} ({r['points']}) | {r['escapes']} / {r['n']} | {rate} | "
+                    f"{r['unexpected']} / {r['n']} |")
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=300)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--hw", choices=sorted(CORPORA), nargs="*", default=sorted(CORPORA))
+    args = parser.parse_args(argv)
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    jobs = [(hw, kind, i, seeds) for hw in args.hw for kind in ("WRONG", "CORRECT")
+            for i in range(len(getattr(CORPORA[hw], kind)))]
+    with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+        results = pool.map(measure, jobs, chunksize=1)
+    bad = 0
+    for hw in args.hw:
+        mine = [r for job, r in zip(jobs, results) if job[0] == hw]
+        print(f"\n### {CORPORA[hw].HW}: {len(seeds)} seeds from {args.first_seed}\n\n{table(mine)}")
+        for r in mine:
+            if r["example"]:
+                print(f"- {r['case'].name}: unexpected failure, {r['example'][:300]}")
+        bad += sum(r["escapes"] / r["n"] >= 0.001 or r["unexpected"] for r in mine)
+    print(f"\n{bad} case(s) with an escape rate of 0.1 % or more, or an unexpected failure")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,13 +7,13 @@ A case is the solution notebook with edits to its solution cells; each graded te
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
+import json
 import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-
-import nbformat
 
 from coursekit.homework import student_in
 
@@ -31,38 +31,40 @@ class Case:
     why: str = ""
 
 
-def source(hw: str):
-    return nbformat.read(REPO / "solutions" / hw / f"{hw}.ipynb", as_version=4)
+def source(hw: str) -> list:
+    """The solution notebook's cells as ``(grade_id, cell type, is a graded test, source)`` (plain JSON:
+    no Jupyter package needed, so the escape-rate script runs wherever numpy and torch do)."""
+    nb = json.loads((REPO / "solutions" / hw / f"{hw}.ipynb").read_text(encoding="utf-8"))
+    cells = []
+    for c in nb["cells"]:
+        meta = c.get("metadata", {}).get("nbgrader", {})
+        text = c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+        cells.append([meta.get("grade_id", ""), c["cell_type"], bool(meta.get("grade")), text])
+    return cells
 
 
-def _gid(cell) -> str:
-    return cell.metadata.get("nbgrader", {}).get("grade_id", "")
-
-
-def edited(nb, case: Case):
+def edited(nb: list, case: Case) -> list:
     """A copy of ``nb`` with the case's edits applied; every edit must match exactly once."""
-    nb = nbformat.from_dict(nb)
-    by_id = {_gid(c): c for c in nb.cells}
+    nb = copy.deepcopy(nb)
+    by_id = {c[0]: c for c in nb}
     for gid, old, new in case.edits:
-        assert by_id[gid].source.count(old) == 1, (case.name, gid, old)
-        by_id[gid].source = by_id[gid].source.replace(old, new)
+        assert by_id[gid][3].count(old) == 1, (case.name, gid, old)
+        by_id[gid][3] = by_id[gid][3].replace(old, new)
     return nb
 
 
-def test_cells(nb) -> dict:
+def test_cells(nb: list) -> dict:
     """The automatically graded test cells, by grade_id."""
-    return {_gid(c): c.source for c in nb.cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
+    return {gid: text for gid, kind, graded, text in nb if kind == "code" and graded}
 
 
-def namespace(nb) -> dict:
+def namespace(nb: list) -> dict:
     """Run every code cell that is not a graded test, in order, as the student's kernel would."""
     ns: dict = {"__name__": "__main__"}
-    tests = test_cells(nb)
     with contextlib.redirect_stdout(io.StringIO()):
-        for cell in nb.cells:
-            if cell.cell_type == "code" and _gid(cell) not in tests:
-                exec(compile(cell.source, f"<{_gid(cell)}>", "exec"), ns)  # noqa: S102
+        for gid, kind, graded, text in nb:
+            if kind == "code" and not graded:
+                exec(compile(text, f"<{gid}>", "exec"), ns)  # noqa: S102
     return ns
 
 

@@ -817,7 +817,7 @@ def assert_matches(case: str, actual: Any, expected: Any, *, what: str = "output
     bad = ~(err <= atol + rtol * _absolute(e)) | (~_isfinite(g) & _isfinite(e))
     if not bool(bad.any()):
         return
-    score = err / (atol + rtol * _absolute(e))
+    score = err / _maximum(atol + rtol * _absolute(e), 1e-300)
     score[~_isfinite(score)] = float("inf")
     score[~bad] = -1.0
     flat = int(score.argmax())

@@ -198,6 +198,12 @@ SUBMISSIONS = {"a_solution": ((), FULL), **{
     if not case.lost or case.name in E2E or os.environ.get("HW45_FULL_CORPUS")}}
 
 
+# A correct variant that writes a RuntimeWarning: full marks from the trusted grader (autograder/trusted.py,
+# issue 12), which ignores stderr; nbgrader's own rule, in today's grader, zeroes the cell.
+WARNS = {"c_dropout_where_and_warning"}
+TRUSTED_GRADER = (support.REPO / "autograder" / "trusted.py").exists()
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Release, build the submissions, grade them all with one CLI run."""
@@ -221,6 +227,8 @@ def test_grades_csv_and_full_and_zero_marks(graded):
 @pytest.mark.slow
 @pytest.mark.parametrize("student", sorted(SUBMISSIONS))
 def test_each_submission_loses_exactly_the_expected_tests(graded, student):
+    if student in WARNS and not TRUSTED_GRADER:
+        pytest.xfail("today's grader zeroes a test whose cell writes a warning (issue 13); the trusted grader does not")
     support.check_submission(HW, graded, SUBMISSIONS, student)
 
 

@@ -25,7 +25,7 @@ import homework_support as support  # noqa: E402
 from corpus import hw5_corpus as corpus  # noqa: E402
 from corpus import hw45_inprocess as inprocess  # noqa: E402
 from homework_support import replace as _replace  # noqa: E402
-from test_homework_hw4 import check_test_contract  # noqa: E402
+from test_homework_hw4 import TRUSTED_GRADER, check_test_contract  # noqa: E402
 
 HW = support.Homework(
     "hw5_torch_cnn",
@@ -188,6 +188,11 @@ SUBMISSIONS = {"a_solution": ((), FULL), **{
     if not case.lost or case.name in E2E or os.environ.get("HW45_FULL_CORPUS")}}
 
 
+# float(loss) on a tensor that requires grad makes torch write a UserWarning: full marks from the trusted
+# grader (issue 12), which ignores stderr; nbgrader's own rule, in today's grader, zeroes those cells.
+WARNS = {"c_idioms_no_grad_decorator_foreach_adam"}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Release, build the submissions, grade them all with one CLI run."""
@@ -213,6 +218,8 @@ def test_grades_csv_and_full_and_zero_marks(graded):
 @pytest.mark.slow
 @pytest.mark.parametrize("student", sorted(SUBMISSIONS))
 def test_each_submission_loses_exactly_the_expected_tests(graded, student):
+    if student in WARNS and not TRUSTED_GRADER:
+        pytest.xfail("today's grader zeroes a test whose cell writes a warning (issue 13); the trusted grader does not")
     support.check_submission(HW, graded, SUBMISSIONS, student)
 
 

@@ -95,6 +95,7 @@ __all__ = [
     "check_backward_with_caches",
     "assert_loop_free",
     "assert_relative",
+    "assert_matches",
 ]
 
 SEED_ENV_VAR = "COURSEKIT_SEED"
@@ -900,3 +901,46 @@ def assert_relative(name: str, actual: Any, expected: Any, *, rtol: float, what:
     if got_dtype is not None and _dtype(got_dtype).kind != "f":
         raise CheckFailure(f"{name}: {what} has dtype {got_dtype}; it should be a float array")
     assert_close(name, actual, expected, rtol=rtol, atol=0.0, what=what, against=against)
+# ------------------------------------------------------- one hidden case, named (issue 13)
+
+
+def _digits(v: float) -> str:
+    return f"{float(v):.12g}"
+
+
+def assert_matches(case: str, actual: Any, expected: Any, *, what: str = "output", rtol: float = 1e-7,
+                   atol: float = 1e-9, float32_ok: bool = False, against: str = "the reference") -> None:
+    """Compare one output of a named hidden case with its expected value.
+
+    ``case`` names the function and the case (shapes, parameters, the seed to replay), and
+    starts every failure message. A float64 problem expects a float64 answer: another dtype
+    (float32, an integer type) fails with a message that names the dtype rather than a value
+    far off. With ``float32_ok`` (a float32 problem) float32 and float64 answers both pass.
+    Values are printed with 12 significant digits, so that close misses show their difference.
+    """
+    exp = _as_plain_array(case, "expected value", expected)
+    if not hasattr(actual, "shape") or not hasattr(actual, "dtype"):
+        raise CheckFailure(f"{case}: {what} should be an array of shape {tuple(exp.shape)}, "
+                           f"got {type(actual).__name__}")
+    got = _as_plain_array(case, what, actual)
+    if got.dtype.kind not in "fiub":
+        raise CheckFailure(f"{case}: {what} has dtype {got.dtype}, which is not a number type")
+    allowed = {"float32", "float64"} if float32_ok else {str(exp.dtype)}
+    if exp.dtype.kind == "f" and str(got.dtype) not in allowed:
+        raise CheckFailure(f"{case}: {what} has dtype {got.dtype} but expected {exp.dtype} "
+                           "(compute in the dtype of the inputs)")
+    if tuple(got.shape) != tuple(exp.shape):
+        raise CheckFailure(f"{case}: {what} has shape {tuple(got.shape)} but expected {tuple(exp.shape)}")
+    g, e = got.astype(_float64).reshape(-1), exp.astype(_float64).reshape(-1)
+    err = _absolute(g - e)
+    bad = ~(err <= atol + rtol * _absolute(e)) | (~_isfinite(g) & _isfinite(e))
+    if not bool(bad.any()):
+        return
+    score = err / _maximum(atol + rtol * _absolute(e), 1e-300)
+    score[~_isfinite(score)] = float("inf")
+    score[~bad] = -1.0
+    flat = int(score.argmax())
+    raise CheckFailure(
+        f"{case}: {what} differs from {against} at index {_index(flat, got.shape)}: got {_digits(g[flat])}, "
+        f"expected {_digits(e[flat])}, abs error {float(err[flat]):.3g} (tolerance {atol:.0e} + {rtol:.0e} "
+        f"* |expected|; {int(bad.sum())} of {g.size} entries outside it)")

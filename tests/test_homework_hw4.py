@@ -1,38 +1,36 @@
 """Homework 4 (batch norm, dropout, a numpy ConvNet): the source notebook, its student version, its grading.
 
-Fast tests check the notebook's structure and run its solution code against
-coursekit directly. Tests marked slow run nbgrader: ``nbgrader validate`` on the
-source, the released student version, and ONE ``python -m autograder grade`` run
-over all the submissions built below, whose per-test scores are read back from
-the gradebook.
+Fast tests check the notebook's structure (issue 12's test contract), the solution against coursekit,
+and every corpus case of tests/corpus/hw4_corpus.py in-process on several seeds: each wrong case fails
+exactly the graded cells it must, each correct variant none. Tests marked slow run nbgrader: ``nbgrader
+validate`` on the source, the released student version, and ONE ``python -m autograder grade`` run
+over corpus submissions, whose per-test scores are read back from the gradebook.
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
 
 import coursekit.layers as ref
 from coursekit import checks
+from coursekit.testcases import normalization as cases
 import homework_support as support
-from homework_support import GAMING, replace as _replace
+from corpus import hw4_corpus as corpus
+from corpus import hw45_inprocess as inprocess
+from homework_support import replace as _replace
 
 HW = support.Homework(
     "hw4_batchnorm",
-    points={
-        "test_batchnorm_forward_train": 2,
-        "test_batchnorm_forward_eval": 1,
-        "test_batchnorm_backward": 3,
-        "test_spatial_batchnorm": 2,
-        "test_dropout_forward": 2,
-        "test_dropout_backward": 1,
-        "test_convnet_training": 3,
-    },
+    points=corpus.POINTS,
     total=14,
     solution_cells=("batchnorm", "spatial_batchnorm", "dropout", "train_convnet"),
     public_only=("test_convnet_training",),
     solution_must_not_mention="coursekit.layers",  # train_convnet builds on coursekit's ConvNet and Solver
 )
 FULL, _lose = HW.full, HW.lose
+FORBIDDEN = ["coursekit.layers.batchnorm", "coursekit.layers.dropout", "torch", "scipy"]
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +47,48 @@ def sol(source_nb):
 # ------------------------------------------------------------------ notebook shape
 
 
-def test_graded_cells_points_and_locks(source_nb):
-    cells = support.check_cell_contract(HW, source_nb)
-    for gid in HW.hidden:
-        src = cells[gid].source
-        hidden, public = src[src.index("### BEGIN HIDDEN TESTS"):], src.split("### BEGIN")[0]
-        assert "reference_disabled" in public or "check_backward_numerically" in public, gid
-        assert "check_against_reference" in hidden or "check_backward" in hidden, gid
+def check_test_contract(hw: support.Homework, nb, forbidden: list) -> dict:
+    """Issue 12's contract: graded cells locked with their points, hidden tests where stated and drawing
+    a fresh seed, test cells reaching the student's code only through ``student(name)`` (never imported
+    there), no tripwires or reloads; the setup cell imports ``student``; forbidden modules in metadata."""
+    by_id = support.cells(nb)
+    graded = {gid: c.metadata["nbgrader"]["points"] for gid, c in by_id.items() if c.metadata["nbgrader"].get("grade")}
+    assert graded == {**hw.points, **hw.manual} and sum(hw.points.values()) == hw.total
+    assert nb.metadata["coursekit"]["forbidden"] == forbidden
+    assert "from coursekit.homework import student" in by_id["setup"].source
+    for gid in hw.points:
+        meta, src = by_id[gid].metadata["nbgrader"], by_id[gid].source
+        assert meta["locked"] and not meta["solution"], gid
+        assert ("### BEGIN HIDDEN TESTS" in src) == (gid in hw.hidden), gid
+        if gid in hw.hidden:
+            assert "checks.fresh_seed()" in src[src.index("### BEGIN HIDDEN TESTS"):], gid
+        assert 'student("' in src, gid
+        for banned in ("import student", "importlib", "reference_disabled", "assert_not_from"):
+            assert banned not in src, (gid, banned)
+    for gid in hw.solution_cells:
+        meta, src = by_id[gid].metadata["nbgrader"], by_id[gid].source
+        assert meta["solution"] and not meta["grade"] and not meta["locked"], gid
+        assert "### BEGIN SOLUTION" in src and "### END SOLUTION" in src, gid
+        assert hw.solution_must_not_mention not in src, gid
+    for gid, c in by_id.items():
+        if gid not in (*hw.solution_cells, *hw.manual):
+            assert c.metadata["nbgrader"]["locked"], gid
+    return by_id
+
+
+def test_graded_cells_points_locks_and_contract(source_nb):
+    cells = check_test_contract(HW, source_nb, FORBIDDEN)
     assert "time_budget(\"train_convnet\", 60)" in cells["test_convnet_training"].source
     assert "at_least=0.90" in cells["test_convnet_training"].source
+    assert "**Credit rule.**" in cells["intro"].source
+
+
+def test_test_cells_are_self_contained(source_nb):
+    """Each test cell runs alone in a namespace holding only ``student`` (the grader runs nothing else)."""
+    nb = inprocess.source(HW.name)
+    ns = inprocess.namespace(nb)
+    tests = {k: v for k, v in inprocess.test_cells(nb).items() if k not in corpus.SLOW}
+    assert inprocess.failing(ns, tests, seed=1) == {}
 
 
 # ------------------------------------------------- the solution against coursekit
@@ -73,36 +104,77 @@ def _bn_args(rng, shape):
 @pytest.mark.parametrize("training", [True, False])
 def test_solution_batchnorm_matches_reference(sol, seed, training):
     rng = np.random.default_rng(seed)
-    for fwd, bwd, rfwd, rbwd, shape in (
-            (sol["batchnorm_forward"], sol["batchnorm_backward"], ref.batchnorm_forward, ref.batchnorm_backward,
-             (5, 3)),
-            (sol["spatial_batchnorm_forward"], sol["spatial_batchnorm_backward"], ref.spatial_batchnorm_forward,
-             ref.spatial_batchnorm_backward, (2, 3, 2, 3))):
-        args = _bn_args(rng, shape)
-        kw = {"training": training, "momentum": 0.3, "eps": 1e-3}
-        checks.check_against_reference(fwd, rfwd, args, kw, outputs=("out", None, "rm", "rv"))
-        x, g, b, rm, rv = args
-        checks.check_backward(lambda x, g, b: fwd(x, g, b, rm, rv, **kw)[:2], bwd,
-                              lambda x, g, b: rfwd(x, g, b, rm, rv, **kw)[:2], rbwd, (x, g, b),
-                              input_names=("dx", "dg", "db"), only=("dx", "dg", "db"))
+    kw = {"training": training, "momentum": 0.3, "eps": 1e-3}
+    args = _bn_args(rng, (5, 3))
+    checks.check_against_reference(sol["batchnorm_forward"], ref.batchnorm_forward, args, kw,
+                                   outputs=("out", None, "rm", "rv"), disable_reference=False)
+    x, g, b, rm, rv = args
+    checks.check_backward_numerically(lambda x, g, b: sol["batchnorm_forward"](x, g, b, rm, rv, **kw)[:2],
+                                      sol["batchnorm_backward"], (x, g, b), disable_reference=False)
+    args = _bn_args(rng, (2, 3, 2, 3))
+    checks.check_against_reference(sol["spatial_batchnorm_forward"], ref.spatial_batchnorm_forward, args, kw,
+                                   outputs=("out", None, "rm", "rv"), disable_reference=False)
 
 
 @pytest.mark.parametrize("training", [True, False])
 def test_solution_dropout_matches_reference(sol, training):
     x = np.random.default_rng(0).standard_normal((6, 7))
-    f = lambda x: sol["dropout_forward"](x, p=0.3, training=training, rng=np.random.default_rng(5))  # noqa: E731
-    rf = lambda x: ref.dropout_forward(x, p=0.3, training=training, rng=np.random.default_rng(5))  # noqa: E731
-    checks.check_against_reference(f, rf, (x,), outputs=("out", None))
-    checks.check_backward(f, lambda d, c: (sol["dropout_backward"](d, c),), rf,
-                          lambda d, c: (ref.dropout_backward(d, c),), (x,), input_names=("dx",), only=("dx",))
+    out, cache = sol["dropout_forward"](x, p=0.3, training=training, rng=np.random.default_rng(5))
+    expected, _ = ref.dropout_forward(x, p=0.3, training=training, rng=np.random.default_rng(5))
+    np.testing.assert_allclose(out, expected, rtol=1e-15)
+    assert (cache["keep"] is None) == (not training)
 
 
+def test_failure_messages_name_the_case_and_the_dtype(sol):
+    case = cases.batchnorm_cases(1234, training=True)[1]
+    with pytest.raises(checks.CheckFailure, match=r"hidden case 2 of 5 \(x \(6, 4\) float64.*COURSEKIT_SEED=1234\)"):
+        cases.check_batchnorm_forward(lambda *a, **k: (a[0] * 0, {}, a[3], a[4]), case)
+    to32 = lambda *a, **k: tuple(v.astype(np.float32) if isinstance(v, np.ndarray) else v  # noqa: E731
+                                 for v in sol["batchnorm_forward"](*a, **k))
+    with pytest.raises(checks.CheckFailure, match="has dtype float32 but expected float64"):
+        cases.check_batchnorm_forward(to32, case)
+
+
+def test_hidden_cases_cover_the_same_features_at_every_seed():
+    for seed in (0, 1, 99):
+        shapes = [c.args["x"].shape for c in cases.batchnorm_cases(seed, training=True)]
+        assert shapes[0][0] == 2 and all(n != d for n, d in shapes[1:])
+        assert any(c.float32 for c in cases.batchnorm_cases(seed, training=True))
+        assert all(h != w for c in cases.spatial_cases(seed, training=True) for h, w in [c.args["x"].shape[2:]])
+        drop = cases.dropout_cases(seed)
+        assert {c.args["training"] for c in drop} == {True, False} and any(c.args["p"] > 0.5 for c in drop)
+
+
+@pytest.mark.slow
 def test_solution_convnet_reaches_the_target(sol):
     from coursekit.data import mnist5k
     data = mnist5k()
-    model = sol["train_convnet"](data._replace(X_test=None, y_test=None))
-    acc = float(np.mean(model.predict(data.X_test) == data.y_test))
+    model = sol["train_convnet"](data.X_train, data.y_train, data.X_val, data.y_val)
+    acc = float(np.mean(cases.convnet_from(model.params, model.bn_state).predict(data.X_test) == data.y_test))
     assert acc >= 0.93, acc  # the notebook asks for 0.90: a margin against other BLAS builds
+
+
+# ------------------------------------------------------- the corpus, in-process
+
+
+@pytest.fixture(scope="module")
+def notebook_cells():
+    return inprocess.source(HW.name)
+
+
+@pytest.mark.parametrize("case", corpus.WRONG + corpus.CORRECT, ids=lambda c: c.name)
+def test_corpus_case_loses_exactly_its_points(notebook_cells, case):
+    nb = inprocess.edited(notebook_cells, case)
+    ns = inprocess.namespace(nb)
+    tests = {k: v for k, v in inprocess.test_cells(nb).items() if k not in corpus.SLOW}
+    for seed in (3, 1000, 123456):
+        failed = inprocess.failing(ns, tests, seed)
+        assert set(failed) == set(case.lost) - set(corpus.SLOW), (seed, failed)
+
+
+def test_corpus_size():
+    assert len(corpus.WRONG) >= 12 and len(corpus.CORRECT) >= 3
+    assert all(set(c.lost) <= set(corpus.POINTS) for c in corpus.WRONG)
 
 
 # ----------------------------------------------------------------- nbgrader (slow)
@@ -113,40 +185,23 @@ def test_source_notebook_passes_nbgrader_validate(tmp_path):
     support.assert_validates(HW.source, tmp_path)
 
 
-_variant = HW.variant
+def _submission(case):
+    return (tuple((gid, _replace(old, new)) for gid, old, new in case.edits), _lose(*case.lost) if case.lost else FULL)
 
 
-BN_RUNNING_IN_TRAINING = ("batchnorm", _replace(
-    "    inv_std = 1 / np.sqrt(var + eps)\n    x_hat = (x - mean) * inv_std\n",
-    "    inv_std = 1 / np.sqrt(running_var + eps)\n    x_hat = (x - running_mean) * inv_std\n"))
-BIASED_RUNNING_VAR = ("batchnorm", _replace("momentum * var * N / (N - 1)", "momentum * var"))
-SPATIAL_RESHAPE = ("spatial_batchnorm", _replace("    rows = x.transpose(0, 2, 3, 1).reshape(-1, C)\n",
-                                                 "    rows = x.reshape(-1, C)\n"))
-DROPOUT_NOT_INVERTED = ("dropout", lambda s: _replace(
-    "    if not training or p == 0:\n        return x.copy(), None\n    mask = (rng.random(x.shape) >= p) / (1 - p)\n",
-    "    if not training or p == 0:\n        return x * (1 - p), None  # scale at test time\n"
-    "    mask = (rng.random(x.shape) >= p) * 1.0\n")(s))
+# Graded end to end: every correct variant and one wrong case per graded cell (each submission trains the
+# ConvNet, so the whole corpus takes about ten minutes on two cores: HW45_FULL_CORPUS=1 grades it all).
+E2E = ("bn_running_stats_in_training", "bn_eps_outside_sqrt", "bn_backward_missing_xhat_term",
+       "spatial_reshape_without_transpose", "dropout_not_inverted", "dropout_backward_unscaled")
+SUBMISSIONS = {"a_solution": ((), FULL), **{
+    f"c_{case.name}": _submission(case) for case in corpus.WRONG + corpus.CORRECT
+    if not case.lost or case.name in E2E or os.environ.get("HW45_FULL_CORPUS")}}
 
-# student -> (edits, expected per-test scores)
-SUBMISSIONS = {
-    "a_solution": ((), FULL),
-    # normalises with the running statistics while training; the backward's cache then holds the wrong
-    # x_hat, and spatial batch norm reuses batchnorm_forward
-    "c_bn_running_stats_in_training": ((BN_RUNNING_IN_TRAINING,),
-                                       _lose("test_batchnorm_forward_train", "test_batchnorm_backward",
-                                             "test_spatial_batchnorm")),
-    # the running variance from the biased batch variance (torch uses the unbiased one)
-    "d_biased_running_var": ((BIASED_RUNNING_VAR,), _lose("test_batchnorm_forward_train", "test_spatial_batchnorm")),
-    # reshape without moving the channel axis last: mixes channels and pixels
-    "e_spatial_reshape": ((SPATIAL_RESHAPE,), _lose("test_spatial_batchnorm")),
-    # "classic" dropout: no 1/(1-p) while training, scales by (1-p) at test time
-    "f_dropout_not_inverted": ((DROPOUT_NOT_INVERTED,), _lose("test_dropout_forward", "test_dropout_backward")),
-    # calls the reference
-    "g_imports_reference": ((("dropout", lambda s: "from coursekit.layers import dropout_forward, dropout_backward\n"),),
-                            _lose("test_dropout_forward", "test_dropout_backward")),
-    "h_allclose_patch": (((SPATIAL_RESHAPE[0], lambda s: SPATIAL_RESHAPE[1](s) + GAMING),),
-                         _lose("test_spatial_batchnorm")),
-}
+
+# A correct variant that writes a RuntimeWarning: full marks from the trusted grader (autograder/trusted.py,
+# issue 12), which ignores stderr; nbgrader's own rule, in today's grader, zeroes the cell.
+WARNS = {"c_dropout_where_and_warning"}
+TRUSTED_GRADER = (support.REPO / "autograder" / "trusted.py").exists()
 
 
 @pytest.fixture(scope="module")
@@ -158,9 +213,10 @@ def graded(tmp_path_factory):
 @pytest.mark.slow
 def test_student_version_has_no_solution_and_no_hidden_tests(graded):
     cells = support.check_released(HW, graded["released"], leaks=(
-        "N / (N - 1)", "transpose(0, 2, 3, 1)", "rng.random(x.shape) >=", "_ck.", "fresh_seed", "_bn_case",
+        "N / (N - 1)", "transpose(0, 2, 3, 1)", "rng.random(x.shape) >=", "fresh_seed", "batchnorm_cases",
         "ThreeLayerConvNet(num_filters"))
     assert "[1.1, 20.9]" in cells["test_batchnorm_forward_train"].source  # public tests survive
+    assert graded["released"].metadata["coursekit"]["forbidden"] == FORBIDDEN
 
 
 @pytest.mark.slow
@@ -171,6 +227,8 @@ def test_grades_csv_and_full_and_zero_marks(graded):
 @pytest.mark.slow
 @pytest.mark.parametrize("student", sorted(SUBMISSIONS))
 def test_each_submission_loses_exactly_the_expected_tests(graded, student):
+    if student in WARNS and not TRUSTED_GRADER:
+        pytest.xfail("today's grader zeroes a test whose cell writes a warning (issue 13); the trusted grader does not")
     support.check_submission(HW, graded, SUBMISSIONS, student)
 
 

@@ -166,37 +166,6 @@ class Homework:
         return {gid: score for gid, (score, _) in tests.items()}
 
 
-def check_cell_contract(hw: Homework, nb) -> dict:
-    """What every source notebook must hold; returns its cells by grade_id for further checks.
-
-    Graded cells have the stated points and are locked; hidden tests are where the
-    contract says, draw a fresh seed and reload ``coursekit.checks`` first (whatever the
-    student did to it); solution cells are editable, fenced, and do not import the
-    reference; every other cell is locked, so nbgrader restores it if a student edits it.
-    """
-    nbformat.validate(nb)
-    by_id = cells(nb)
-    graded = {gid: c.metadata["nbgrader"]["points"] for gid, c in by_id.items() if c.metadata["nbgrader"].get("grade")}
-    assert graded == {**hw.points, **hw.manual}, graded
-    assert sum(hw.points.values()) == hw.total
-    for gid in hw.points:
-        meta, src = by_id[gid].metadata["nbgrader"], by_id[gid].source
-        assert meta["locked"] and not meta["solution"], gid
-        assert ("### BEGIN HIDDEN TESTS" in src) == (gid in hw.hidden), gid
-        assert "importlib.reload" in src, gid
-        if gid in hw.hidden:
-            assert "fresh_seed()" in src[src.index("### BEGIN HIDDEN TESTS"):], gid
-    for gid in hw.solution_cells:
-        meta, src = by_id[gid].metadata["nbgrader"], by_id[gid].source
-        assert meta["solution"] and not meta["grade"] and not meta["locked"], gid
-        assert "### BEGIN SOLUTION" in src and "### END SOLUTION" in src, gid
-        assert hw.solution_must_not_mention not in src, gid
-    for gid, c in by_id.items():
-        if gid not in (*hw.solution_cells, *hw.manual):
-            assert c.metadata["nbgrader"]["locked"], gid
-    return by_id
-
-
 def check_released(hw: Homework, released, leaks) -> dict:
     """The student version: no solution or hidden-test fences, none of ``leaks`` (bits of the
     solution's body and of the hidden tests' code), and stubs that raise; returns its cells."""
@@ -284,15 +253,18 @@ def check_public_agreement(hw: str, graded: dict, students) -> list:
     return bad
 # ------------------------------------------- notebooks on the student(name) contract (issue 12)
 
-CONTRACT_FORBIDDEN_IN_TESTS = ("importlib.reload", "reference_disabled", "import student", "from coursekit.homework")
+CONTRACT_FORBIDDEN_IN_TESTS = ("importlib", "reference_disabled", "import student", "from coursekit.homework",
+                               "assert_not_from")
 
 
-def check_student_contract(hw: Homework, nb) -> dict:
-    """:func:`check_cell_contract` for a notebook whose tests reach the student's code only through
-    ``student(name)``: graded cells have their points and locks, solution cells their fences; the setup
-    cell imports ``student``; no test cell imports it, reloads the checks or disables the reference; hidden
-    tests draw a fresh seed; the notebook's metadata names the modules the student may not import.
-    Returns the cells by grade_id.
+def check_cell_contract(hw: Homework, nb, forbidden: list | None = None) -> dict:
+    """What every source notebook must hold (the contract of the trusted grader); its cells by grade_id.
+
+    Graded cells have their points and are locked; tests reach the student's code only through
+    ``student(name)`` and never import it, reload the checks or disable the reference; hidden tests are
+    where the contract says and draw a fresh seed; solution cells are editable and fenced; every other
+    cell is locked; the setup cell imports ``student``; the notebook's metadata names the modules the
+    student may not import (exactly ``forbidden`` when given).
     """
     nbformat.validate(nb)
     by_id = cells(nb)
@@ -301,6 +273,8 @@ def check_student_contract(hw: Homework, nb) -> dict:
     assert sum(hw.points.values()) == hw.total
     assert "from coursekit.homework import student" in by_id["setup"].source
     assert nb.metadata["coursekit"]["forbidden"], "no forbidden modules declared"
+    if forbidden is not None:
+        assert nb.metadata["coursekit"]["forbidden"] == forbidden
     for gid in hw.points:
         meta, src = by_id[gid].metadata["nbgrader"], by_id[gid].source
         assert meta["locked"] and not meta["solution"], gid

@@ -53,7 +53,7 @@ def sol(source_nb):
 
 
 def test_graded_cells_points_locks_and_the_student_contract(source_nb):
-    cells = support.check_student_contract(HW, source_nb)
+    cells = support.check_cell_contract(HW, source_nb)
     assert "0, 16, 29, 42, 58, 74" in cells["test_integral_image"].source  # the syllabus's worked example
     assert "Each test scores one function" in cells["intro"].source  # the credit rule, stated
     assert {"coursekit.distances", "coursekit.knn", "scipy.spatial"} <= set(source_nb.metadata.coursekit.forbidden)
@@ -179,6 +179,11 @@ def test_grades_csv_and_full_and_zero_marks(graded):
 @pytest.mark.parametrize("student", sorted(SUBMISSIONS))
 def test_each_submission_loses_exactly_the_expected_tests(graded, student):
     support.check_submission(HW, graded, SUBMISSIONS, student)
+
+
+@pytest.mark.slow
+def test_public_tests_in_the_notebook_agree_with_the_grader(graded):
+    assert not support.check_public_agreement(HW.name, graded, list(SUBMISSIONS))
 
 
 @pytest.mark.slow

@@ -59,7 +59,7 @@ def sol(source_nb):
 
 
 def test_graded_cells_points_locks_and_the_student_contract(source_nb):
-    cells = support.check_student_contract(HW, source_nb)
+    cells = support.check_cell_contract(HW, source_nb)
     assert "Each test scores one function" in cells["intro"].source  # the credit rule, stated
     assert {"coursekit.layers", "coursekit.gradcheck"} <= set(source_nb.metadata.coursekit.forbidden)
     assert "cache = (x, w)" in cells["linear"].source.split("### END SOLUTION")[1]  # the cache the tests build
@@ -212,6 +212,11 @@ def test_grades_csv_and_full_and_zero_marks(graded):
 @pytest.mark.parametrize("student", sorted(SUBMISSIONS))
 def test_each_submission_loses_exactly_the_expected_tests(graded, student):
     support.check_submission(HW, graded, SUBMISSIONS, student)
+
+
+@pytest.mark.slow
+def test_public_tests_in_the_notebook_agree_with_the_grader(graded):
+    assert not support.check_public_agreement(HW.name, graded, list(SUBMISSIONS))
 
 
 @pytest.mark.slow

@@ -96,16 +96,24 @@ def _check(diagram: Diagram) -> dict[str, Node]:
     return {n.key: n for n in diagram.nodes}
 
 
-def draw(diagram: Diagram, *, box_width: float = 2.1, box_height: float = 0.62, scale: float = 1.0) -> Figure:
-    """Draw ``diagram``: one rounded box per node, one arrow per edge, the title on top."""
+def draw(diagram: Diagram, *, box_width: float = 2.1, box_height: float = 0.62, scale: float = 1.0,
+         ax=None) -> Figure:
+    """Draw ``diagram``: one rounded box per node, one arrow per edge, the title on top.
+
+    Into ``ax`` (a matplotlib Axes) when given, e.g. to put diagrams side by
+    side; otherwise into a new ``Figure`` sized to the diagram (times ``scale``).
+    Returns the figure drawn into.
+    """
     where = _check(diagram)
     paths = [_route(where[e.src], where[e.dst], e, box_width, box_height) for e in diagram.edges]
     xs = [n.x + s * box_width / 2 for n in diagram.nodes for s in (-1, 1)] + [x for p in paths for x, _ in p]
     ys = [n.y for n in diagram.nodes]
     x0, x1 = min(xs) - 0.3, max(xs) + 0.3
     y0, y1 = min(ys) - box_height / 2 - 0.3, max(ys) + box_height / 2 + 0.3
-    fig = Figure(figsize=(scale * (1.2 * (x1 - x0) + 0.3), scale * (1.05 * (y1 - y0) + 0.5)), layout="constrained")
-    ax = fig.subplots()
+    if ax is None:
+        fig = Figure(figsize=(scale * (1.2 * (x1 - x0) + 0.3), scale * (1.05 * (y1 - y0) + 0.5)),
+                     layout="constrained")
+        ax = fig.subplots()
     for n in diagram.nodes:
         w = 2 * _half_width(n, box_width, box_height)
         ax.add_patch(FancyBboxPatch((n.x - w / 2, n.y - box_height / 2), w, box_height,
@@ -127,7 +135,7 @@ def draw(diagram: Diagram, *, box_width: float = 2.1, box_height: float = 0.62, 
     ax.axis("off")
     if diagram.title:
         ax.set_title(diagram.title, fontsize=10)
-    return fig
+    return ax.figure
 
 
 def inception_module(in_channels: int = 192, c1: int = 64, c3_reduce: int = 96, c3: int = 128,

@@ -41,6 +41,15 @@ def test_every_box_is_drawn(build):
     assert fig.axes[0].get_title() == d.title
 
 
+def test_draws_into_a_given_axes():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    left, right = fig.subplots(1, 2)
+    assert draw(basic_block(), ax=right) is fig
+    assert right.get_title() == basic_block().title and not left.texts
+
+
 def test_bad_diagrams_are_named():
     with pytest.raises(ValueError, match="names no node 'b'"):
         draw(Diagram((Node("a", "a", 0, 0),), (Edge("a", "b"),)))

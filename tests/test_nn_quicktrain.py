@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from torch import nn  # noqa: E402
 
-from coursekit.nn.quicktrain import accuracy, cached_result, mean_loss, train_on_tensors  # noqa: E402
+from coursekit.nn.quicktrain import accuracy, cached_model, cached_result, mean_loss, train_on_tensors  # noqa: E402
 
 
 def _separable(n=200, seed=0):
@@ -74,3 +74,23 @@ def test_cache_computes_once_per_config(tmp_path):
     assert json.loads(path.read_text())["config"] == {"a": [1, 3]}
     path.write_text("not json")
     assert cached_result(path, {"a": (1, 3)}, compute) == {"value": 3}, "an unreadable file must recompute"
+
+
+def test_cached_model_trains_once_and_restores_the_weights(tmp_path):
+    X, y = _separable()
+    path = tmp_path / "model.pt"
+    calls = []
+
+    def train(model):
+        calls.append(1)
+        return {"losses": train_on_tensors(model, X, y, epochs=5, lr=0.05)}
+
+    torch.manual_seed(0)
+    first = nn.Linear(2, 2)
+    result = cached_model(path, {"epochs": 5}, first, train)
+    torch.manual_seed(1)
+    second = nn.Linear(2, 2)
+    assert cached_model(path, {"epochs": 5}, second, train) == result and len(calls) == 1
+    assert torch.equal(first.weight, second.weight), "the loaded model must have the trained weights"
+    cached_model(path, {"epochs": 6}, nn.Linear(2, 2), train)
+    assert len(calls) == 2, "another config must train again"

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["train_on_tensors", "mean_loss", "accuracy", "cached_result"]
+__all__ = ["train_on_tensors", "mean_loss", "accuracy", "cached_result", "cached_model"]
 
 
 def _check_pair(X: torch.Tensor, y: torch.Tensor, where: str) -> None:
@@ -30,7 +30,7 @@ def _check_pair(X: torch.Tensor, y: torch.Tensor, where: str) -> None:
 
 
 def train_on_tensors(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, lr: float = 1e-3,
-                     batch_size: int = 64, seed: int = 0,
+                     batch_size: int = 64, seed: int = 0, weight_decay: float = 0.0,
                      params: Iterable[nn.Parameter] | None = None) -> list[float]:
     """Train ``model`` with Adam and cross-entropy on shuffled mini-batches of ``(X, y)``.
 
@@ -44,6 +44,8 @@ def train_on_tensors(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epoc
     epochs, lr, batch_size : int, float, int
     seed : int
         Seeds the shuffling (a private generator; global state is untouched).
+    weight_decay : float
+        Adds ``weight_decay * w`` to every gradient (L2 regularisation).
     params : iterable of parameters, optional
         Only these are trained (e.g. a new head on frozen features); default all.
 
@@ -56,7 +58,7 @@ def train_on_tensors(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epoc
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"train_on_tensors: epochs must be an int >= 1, got {epochs!r}")
     trained = list(model.parameters() if params is None else params)
-    optimiser = torch.optim.Adam(trained, lr=lr)
+    optimiser = torch.optim.Adam(trained, lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
     losses = []
     for _ in range(epochs):
@@ -113,4 +115,27 @@ def cached_result(path: str | Path, config: dict, compute: Callable[[], dict]) -
     result = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"config": config, "result": result}))
+    return result
+
+
+def cached_model(path: str | Path, config: dict, model: nn.Module, train: Callable[[nn.Module], dict]) -> dict:
+    """Load ``model``'s weights from ``path`` if saved there with the same ``config``, else train and save them.
+
+    ``train(model)`` trains in place and returns a JSON-ready dict (a history,
+    timings); the file keeps it beside the weights, and this function returns
+    it either way. A file with another configuration is retrained and overwritten.
+    """
+    path = Path(path)
+    config = json.loads(json.dumps(config))
+    if path.is_file():
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:                 # a truncated or foreign file: train afresh
+            saved = None
+        if isinstance(saved, dict) and json.loads(saved.get("config", "null")) == config:
+            model.load_state_dict(saved["state"])
+            return json.loads(saved["result"])
+    result = train(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": json.dumps(config), "state": model.state_dict(), "result": json.dumps(result)}, path)
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from matplotlib.figure import Figure
 
 from coursekit.diagrams import (Diagram, Edge, Node, basic_block, bottleneck_block, dense_block, draw,
                                 inception_module, se_block)
@@ -42,8 +43,6 @@ def test_every_box_is_drawn(build):
 
 
 def test_draws_into_a_given_axes():
-    from matplotlib.figure import Figure
-
     fig = Figure()
     left, right = fig.subplots(1, 2)
     assert draw(basic_block(), ax=right) is fig

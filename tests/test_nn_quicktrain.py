@@ -94,3 +94,11 @@ def test_cached_model_trains_once_and_restores_the_weights(tmp_path):
     assert torch.equal(first.weight, second.weight), "the loaded model must have the trained weights"
     cached_model(path, {"epochs": 6}, nn.Linear(2, 2), train)
     assert len(calls) == 2, "another config must train again"
+
+
+def test_cached_model_retrains_when_the_saved_weights_do_not_fit(tmp_path):
+    X, y = _separable()
+    path = tmp_path / "model.pt"
+    cached_model(path, {"v": 1}, nn.Linear(2, 2), lambda m: {})
+    wider = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 2))
+    assert cached_model(path, {"v": 1}, wider, lambda m: {"retrained": True}) == {"retrained": True}

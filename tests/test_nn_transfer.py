@@ -7,7 +7,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from coursekit.nn.models import LeNet5  # noqa: E402
-from coursekit.nn.transfer import digits_subset, few_shots, new_head, transfer_experiment  # noqa: E402
+from coursekit.nn.transfer import (digits_subset, few_shots, new_classifier, new_head,  # noqa: E402
+                                   transfer_experiment)
 
 
 def test_digits_subset_keeps_and_relabels():
@@ -37,6 +38,16 @@ def test_new_head_replaces_only_the_last_layer():
     head = new_head(model, 7)
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 7) and head is model.classifier.fc5
     assert torch.equal(model.classifier.fc4.weight, before)
+
+
+def test_new_classifier_keeps_the_features():
+    model = LeNet5(num_classes=5)
+    before = model.features.conv2.weight.clone()
+    old_fc3 = model.classifier.fc3.weight.clone()
+    new_classifier(model, 3)
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 3)
+    assert torch.equal(model.features.conv2.weight, before)
+    assert not torch.equal(model.classifier.fc3.weight, old_fc3)
 
 
 def test_experiment_runs_every_mode_and_frozen_keeps_the_features():

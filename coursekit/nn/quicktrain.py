@@ -133,8 +133,11 @@ def cached_model(path: str | Path, config: dict, model: nn.Module, train: Callab
         except Exception:                 # a truncated or foreign file: train afresh
             saved = None
         if isinstance(saved, dict) and json.loads(saved.get("config", "null")) == config:
-            model.load_state_dict(saved["state"])
-            return json.loads(saved["result"])
+            try:
+                model.load_state_dict(saved["state"])
+                return json.loads(saved["result"])
+            except RuntimeError:          # saved from a model of another shape: train afresh
+                pass
     result = train(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"config": json.dumps(config), "state": model.state_dict(), "result": json.dumps(result)}, path)

@@ -4,9 +4,10 @@ The book's stand-in for fine-tuning an ImageNet network. A LeNet-5 is
 pretrained on the digits 0-4; then, for 5-9, with only a few labelled examples
 per digit, three ways of getting a classifier are compared:
 
-- **frozen**: keep every pretrained layer fixed and train a new last layer;
-- **fine-tuned**: start from the pretrained weights with a new last layer and
-  train everything, with a smaller learning rate;
+- **frozen**: keep the pretrained convolutional layers (``features``) fixed
+  and train a new classifier (the three dense layers) on top;
+- **fine-tuned**: start from the pretrained convolutional layers with a new
+  classifier and train everything, with a smaller learning rate;
 - **scratch**: the same network from random weights, trained on the few examples.
 """
 
@@ -20,7 +21,7 @@ from torch import nn
 from coursekit.nn.models import LeNet5
 from coursekit.nn.quicktrain import accuracy, train_on_tensors
 
-__all__ = ["digits_subset", "few_shots", "new_head", "transfer_experiment"]
+__all__ = ["digits_subset", "few_shots", "new_head", "new_classifier", "transfer_experiment"]
 
 
 def digits_subset(X: torch.Tensor, y: torch.Tensor, digits) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,12 +54,19 @@ def new_head(model: LeNet5, num_classes: int) -> nn.Linear:
     return model.classifier.fc5
 
 
+def new_classifier(model: LeNet5, num_classes: int) -> nn.Module:
+    """Replace LeNet-5's three dense layers (``classifier``) with freshly initialised ones and return them."""
+    model.classifier = LeNet5(num_classes=num_classes).classifier
+    return model.classifier
+
+
 def _adapt(pretrained: dict, mode: str, X: torch.Tensor, y: torch.Tensor, *, epochs: int, seed: int) -> LeNet5:
     torch.manual_seed(seed)
     model = LeNet5(num_classes=len(pretrained["classifier.fc5.bias"]))
     if mode != "scratch":
         model.load_state_dict(pretrained)
-    head = new_head(model, int(y.max()) + 1)    # LeNet-5 has no dropout or batch norm here: train mode changes nothing else
+    # LeNet-5 has no dropout or batch norm here, so training mode changes nothing in the frozen part.
+    head = new_classifier(model, int(y.max()) + 1)
     if mode == "frozen":
         train_on_tensors(model, X, y, epochs=epochs, lr=1e-2, batch_size=16, seed=seed, params=head.parameters())
     else:

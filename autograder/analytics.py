@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 from .finals import final_rows  # noqa: E402
 from .grading import load_records  # noqa: E402
 from .layout import Course as CourseFolder
-from .term import write_text_atomic  # noqa: E402
+from .files import write_text_atomic
 
 
 @dataclass(frozen=True)

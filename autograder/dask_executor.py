@@ -29,7 +29,6 @@ import math
 import os
 import threading
 import uuid
-from pathlib import Path
 
 from distributed import Client, as_completed
 

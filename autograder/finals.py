@@ -15,7 +15,8 @@ from pathlib import Path
 
 from . import overrides as ovr
 from .grading import EXPORT_COLUMNS, export
-from .term import Lateness, lateness, read_course_file, write_text_atomic, COURSE_FILE
+from .files import write_text_atomic
+from .term import Lateness, lateness, read_course_file, COURSE_FILE
 
 TERM_COLUMNS = ("submitted", "late_hours", "penalty", "final_score", "extension", "overrides", "note")
 

@@ -186,20 +186,6 @@ def write_csv(results: Sequence[GradeResult], out: Path) -> Path:
     return out
 
 
-
-
-def write_csv(results: Sequence[GradeResult], out: Path) -> Path:
-    """The short CSV of ``grade --out``: ``student_id, score, max_score`` (see :func:`export` for statuses)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(CSV_COLUMNS)
-        for r in results:
-            writer.writerow([r.student_id, f"{r.score:g}", f"{r.max_score:g}"])
-    return out
-
-
 def _log_line(rec: Record) -> str:
     status = Status(rec.status).value
     if status in ("missing", "malformed", "crashed", "timeout") and not rec.tests:

@@ -24,7 +24,8 @@ import io
 from pathlib import Path
 
 from .finals import final_rows, points
-from .term import TermError, read_course_file, write_text_atomic
+from .files import write_text_atomic
+from .term import TermError, read_course_file
 
 CANVAS_HEADER = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 CANVAS_POINTS_ROW = "    Points Possible"

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .gradebook import gradebook_url, open_gradebook
 from .grading import load_records
-from .term import TermError, known_students, write_text_atomic
+from .files import write_text_atomic
+from .term import TermError, known_students
 
 OVERRIDES_FILE = "overrides.json"
 FINAL = None  # the ``test`` of an override of the final score

@@ -25,7 +25,8 @@ from . import overrides as ovr
 from .finals import points
 from .layout import Course as CourseFolder
 from .preflight import find_notebook
-from .term import TermError, write_text_atomic
+from .files import write_text_atomic
+from .term import TermError
 
 PENDING = "PENDING"
 _EDITED = re.compile(r"^edited locked cell (\S+) \(restored\)$")

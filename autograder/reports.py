@@ -7,7 +7,6 @@ import io
 import os
 from pathlib import Path
 
-import matplotlib
 import matplotlib.pyplot as plt
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory

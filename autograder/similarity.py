@@ -28,7 +28,7 @@ import nbformat
 
 from .preflight import inspect_submission
 from .layout import Course as CourseFolder
-from .term import write_text_atomic
+from .files import write_text_atomic
 
 K_TOKENS = 12   # a k-gram: long enough that two honest solutions rarely share one by chance
 WINDOW = 6      # winnowing window: any match of K_TOKENS + WINDOW - 1 tokens is always detected

@@ -39,12 +39,12 @@ def nbgrader(args, cwd):
     """Run ``python -m nbgrader ARGS`` with the venv's bin on PATH (the gradebook calls alembic)."""
     from autograder.grading import nbgrader_env
     return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=nbgrader_env(),
-                          capture_output=True, text=True, check=False, timeout=300)
+                          capture_output=True, text=True, check=False, timeout=900)
 
 
 def assert_validates(source_nb: Path, cwd: Path) -> None:
     """``nbgrader validate`` exits 0 even when tests fail, so read what it says."""
-    proc = nbgrader(["validate", str(source_nb)], cwd)
+    proc = nbgrader(["validate", str(source_nb), "--Execute.timeout=600"], cwd)  # a training cell takes minutes
     out = proc.stdout + proc.stderr
     assert "Success! Your notebook passes all the tests." in out, out[-3000:]
     assert "VALIDATION FAILED" not in out and "FAILED" not in out

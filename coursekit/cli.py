@@ -1,7 +1,13 @@
 """The ``coursekit`` command: train a course model on a data set, or print a model's summary.
 
-    coursekit train --model lenet5 --data mnist5k --epochs 5 --device auto --metrics-out m.json
+    coursekit train --model lenet5 --data mnist5k                  # the recipe measured for the pair
+    coursekit train --model lenet5 --data mnist5k --epochs 5 --metrics-out m.json   # flags override it
     coursekit summary --model alexnet
+
+``train`` builds a :class:`coursekit.nn.recipes.TrainConfig` from the recipe of
+``--model`` on ``--data`` and the flags given, and runs it with
+:func:`coursekit.nn.experiment.run_training`; it then writes the training curves,
+the confusion matrix, the history and (with ``--metrics-out``) the metrics.
 
 Under ``torchrun`` (``torchrun --nproc_per_node N -m coursekit train ...``) the
 same ``train`` runs data-parallel with DistributedDataParallel; rank 0 writes

@@ -158,17 +158,20 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0, strict=False):
     return out.reshape(n, f, ho, wo), Conv2dCache(xp, w, geom)
 
 
-def conv2d_backward(dout, cache: Conv2dCache):
+def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
     """Convolution layer backward pass (vectorised).
 
     Parameters
     ----------
     dout : array, shape (N, F, H_out, W_out)
     cache : Conv2dCache from :func:`conv2d_forward`
+    need_dx : bool
+        False: skip the input's gradient (a network's first layer, whose input is
+        the data), and return None for it.
 
     Returns
     -------
-    dx : array, shape (N, C, H, W)
+    dx : array, shape (N, C, H, W), or None
     dw : array, shape (F, C, KH, KW)
     db : array, shape (F,)
     """
@@ -180,22 +183,24 @@ def conv2d_backward(dout, cache: Conv2dCache):
     dout3 = dout.reshape(n, f, ho * wo)  # per image, the layout of the forward's product
     w2t = w.reshape(f, -1).T  # (C*KH*KW, F)
     dtype = np.result_type(dout, xp)
-    dxp = np.zeros(xp.shape, dtype=dtype)
+    dxp = np.zeros(xp.shape, dtype=dtype) if need_dx else None
 
     def chunk(s):
         d = dout3[s]
-        dcols = np.matmul(w2t, d).reshape(-1, c, kh, kw, ho, wo)
-        # col2im: each kernel tap adds its gradients back onto the input pixels it read.
-        dx = dxp[s]
-        for p in range(kh):
-            for q in range(kw):
-                dx[tap(p, q, geom.stride, geom.out_hw)] += dcols[:, :, p, q]
+        if need_dx:
+            dcols = np.matmul(w2t, d).reshape(-1, c, kh, kw, ho, wo)
+            # col2im: each kernel tap adds its gradients back onto the input pixels it read.
+            dx = dxp[s]
+            for p in range(kh):
+                for q in range(kw):
+                    dx[tap(p, q, geom.stride, geom.out_hw)] += dcols[:, :, p, q]
         return np.matmul(d, _im2col(xp[s], geom).transpose(0, 2, 1)).sum(axis=0)  # this chunk's part of dw
 
     dw = sum(map_batches(chunk, batches(n, _BLOCK), parallel=dout.size * w2t.shape[0] >= _PARALLEL_MACS))
     db = dout3.sum(axis=(0, 2), dtype=dtype)
     h, wd = geom.x_shape[2:]
-    return dxp[:, :, ph : ph + h, pw : pw + wd], dw.reshape(geom.w_shape), db
+    dx = dxp[:, :, ph : ph + h, pw : pw + wd] if need_dx else None
+    return dx, dw.reshape(geom.w_shape), db
 
 
 # Naive: loops that read like the formula.

@@ -25,18 +25,19 @@ import torch
 from coursekit.nn.experiment import run_training
 from coursekit.nn.recipes import default_config
 
-# Changes from the default recipe (coursekit.nn.recipes.RECIPES[("lenet5", "mnist5k")]).
+# Changes from the default recipe (coursekit.nn.recipes.RECIPES[("lenet5", "mnist5k")]); each names
+# every field it is about, so that a candidate stays the same when the default changes.
 CANDIDATES: dict[str, dict] = {
-    "e20": dict(epochs=20),
-    "e30": dict(epochs=30),
-    "e40": dict(epochs=40),
-    "e30-ls0.1": dict(epochs=30, label_smoothing=0.1),
+    "e20": dict(epochs=20, label_smoothing=0.0),
+    "e30": dict(epochs=30, label_smoothing=0.0),
+    "e40": dict(epochs=40, label_smoothing=0.0),
+    "e50": dict(epochs=50, label_smoothing=0.0),
     "e40-ls0.1": dict(epochs=40, label_smoothing=0.1),
-    "e30-b64-lr0.1": dict(epochs=30, batch_size=64, lr=0.1),
-    "e40-wd1e-3": dict(epochs=40, weight_decay=1e-3),
-    "e40-do0.3": dict(epochs=40, dropout=0.3),
-    "e40-onecycle-lr0.1": dict(epochs=40, schedule="onecycle", lr=0.1),
-    "e50": dict(epochs=50),
+    "e30-ls0.1": dict(epochs=30, label_smoothing=0.1),
+    "e30-b64-lr0.1": dict(epochs=30, batch_size=64, lr=0.1, label_smoothing=0.0),
+    "e40-wd1e-3": dict(epochs=40, weight_decay=1e-3, label_smoothing=0.0),
+    "e40-do0.3": dict(epochs=40, dropout=0.3, label_smoothing=0.0),
+    "e40-onecycle-lr0.1": dict(epochs=40, schedule="onecycle", lr=0.1, label_smoothing=0.0),
 }
 
 

@@ -117,6 +117,7 @@ def _metrics(config: TrainConfig, model: nn.Module, history: dict, test: tuple[f
     train_seconds = float(sum(history["train_seconds"]))
     images = int(sum(history["images"]))
     return {
+        **config.recipe(), "seed": config.seed, "limit": config.limit,  # flat, as before; "recipe" nests them
         "model": config.model, "data": config.data,
         "parameters": sum(p.numel() for p in model.parameters()),
         "test_accuracy": test[1], "test_loss": test[0], "test_images": n_test,
@@ -127,7 +128,6 @@ def _metrics(config: TrainConfig, model: nn.Module, history: dict, test: tuple[f
         "device": device.type, "device_name": describe_device(device), "world_size": info.world_size,
         "amp": bool(config.amp and device.type == "cuda"), "threads": torch.get_num_threads(),
         "torch": torch.__version__, "recipe": config.recipe(), "config": config.as_dict(),
-        **{k: v for k, v in config.recipe().items()}, "seed": config.seed, "limit": config.limit,
     }
 
 

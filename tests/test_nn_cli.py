@@ -31,7 +31,7 @@ def _one_line_error(capsys, argv, match):
     (["train", "--epochs", "many"], "invalid int value"),
     (["train", "--batch-size", "0"], "--batch-size must be >= 1"),
     (["train", "--schedule", "linear"], "unknown --schedule"),
-    (["train", "--data", "digits", "--resize", "16"], "input_size must be 28 or 32"),
+    (["train", "--data", "digits"], "input_size must be 28 or 32"),
     (["summary", "--model", "lenet6"], "unknown model"),
     (["summary", "--input-shape", "3,x"], "--input-shape"),
     (["fly"], "invalid choice"),

@@ -33,6 +33,7 @@ CANDIDATES: dict[str, dict] = {
     "e40": dict(epochs=40, label_smoothing=0.0),
     "e50": dict(epochs=50, label_smoothing=0.0),
     "e40-ls0.1": dict(epochs=40, label_smoothing=0.1),
+    "e50-ls0.1": dict(epochs=50, label_smoothing=0.1),
     "e30-ls0.1": dict(epochs=30, label_smoothing=0.1),
     "e30-b64-lr0.1": dict(epochs=30, batch_size=64, lr=0.1, label_smoothing=0.0),
     "e40-wd1e-3": dict(epochs=40, weight_decay=1e-3, label_smoothing=0.0),

@@ -43,6 +43,7 @@ CANDIDATES: dict[str, dict] = {
 
 
 def _worker(jobs, results, cores: list[int], threads: int) -> None:
+    cores = [c for c in cores if c < (os.cpu_count() or 1)]
     if cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cores)
     torch.set_num_threads(threads)

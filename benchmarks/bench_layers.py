@@ -22,10 +22,10 @@ from threadpoolctl import threadpool_limits
 from coursekit.arith import conv_macs
 from coursekit.layers import conv2d_backward, conv2d_forward, maxpool2d_backward, maxpool2d_forward
 
-# (target ratio at 1 thread, at 2 threads) for float32; None: no target.
+# (target ratio at 1 thread, at 2 threads) for float32 (issues 3 and 16); None: no target.
 CASES = {
     "conv 3->32, 64x3x32x32, 3x3 s1 p1, fwd+bwd": dict(x=(64, 3, 32, 32), w=(32, 3, 3, 3), target=(1.0, 1.3)),
-    "conv 32->64, 64x32x16x16, 3x3 s1 p1, fwd+bwd": dict(x=(64, 32, 16, 16), w=(64, 32, 3, 3), target=(None, 2.5)),
+    "conv 32->64, 64x32x16x16, 3x3 s1 p1, fwd+bwd": dict(x=(64, 32, 16, 16), w=(64, 32, 3, 3), target=(None, 1.5)),
     "maxpool 2x2, 64x32x32x32, fwd": dict(x=(64, 32, 32, 32), pool=True, backward=False, target=(1.0, 1.0)),
     "maxpool 2x2, 64x32x32x32, fwd+bwd": dict(x=(64, 32, 32, 32), pool=True, backward=True, target=(2.0, 2.0)),
 }

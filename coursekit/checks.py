@@ -114,6 +114,7 @@ _PRISTINE = globals().get("_PRISTINE") or {
     "dtype": np.dtype,
     "default_rng": np.random.default_rng,
     "numerical_gradient_array": _gradcheck.numerical_gradient_array,
+    "gradient_verdict": _gradcheck.gradient_verdict,
     "urandom": os.urandom,
     "perf_counter": __import__("time").perf_counter,
     "settrace": sys.settrace,
@@ -130,6 +131,7 @@ _ndarray = _PRISTINE["ndarray"]
 _dtype = _PRISTINE["dtype"]
 _default_rng = _PRISTINE["default_rng"]
 _numerical_gradient_array = _PRISTINE["numerical_gradient_array"]
+_gradient_verdict = _PRISTINE.get("gradient_verdict") or _gradcheck.gradient_verdict
 _urandom = _PRISTINE["urandom"]
 _perf_counter = _PRISTINE.get("perf_counter") or __import__("time").perf_counter
 _settrace = _PRISTINE.get("settrace") or sys.settrace
@@ -452,28 +454,20 @@ def check_against_reference(student_fn: Callable, reference_fn: Callable, args: 
 
 def _assert_gradient_close(name: str, grad_name: str, analytic: Any, numerical: np.ndarray, *,
                            tol: float, atol: float) -> None:
-    """Fail where the relative error exceeds ``tol`` *and* the absolute error exceeds ``atol``."""
+    """Fail where the relative error exceeds ``tol`` *and* the absolute error exceeds ``atol``
+    (:func:`coursekit.gradcheck.gradient_verdict`, the one rule)."""
     assert_shape(name, analytic, numerical.shape, what=grad_name)
     a = _as_plain_array(name, grad_name, analytic).astype(_float64)
     n = numerical.astype(_float64)
-    if a.size == 0:
+    verdict = _gradient_verdict(a, n, tol, atol)
+    if verdict.n_bad == 0:
         return
-    abs_err = _absolute(a - n)
-    rel = abs_err / _maximum(1e-8, _absolute(a) + _absolute(n))
-    bad = ~((rel <= tol) | (abs_err <= atol))
-    bad = bad | ~_isfinite(a)
-    if not bool(bad.any()):
-        return
-    score = rel.copy()
-    score[~_isfinite(score)] = float("inf")
-    score[~bad] = -1.0
-    flat = int(score.argmax())
-    idx = _index(flat, a.shape)
+    flat = verdict.worst
     raise CheckFailure(
-        f"{name}: {grad_name} differs from the numerical gradient at index {idx}: "
+        f"{name}: {grad_name} differs from the numerical gradient at index {_index(flat, a.shape)}: "
         f"analytic {_fmt(a.flat[flat])}, numerical {_fmt(n.flat[flat])}, relative error "
-        f"{float(rel.flat[flat]):.1e} (expected < {tol:.0e}, or absolute error < {atol:.0e}; "
-        f"{int(bad.sum())} of {a.size} entries outside it)"
+        f"{verdict.rel_error:.1e} (expected < {tol:.0e}, or absolute error < {atol:.0e}; "
+        f"{verdict.n_bad} of {a.size} entries outside it)"
     )
 
 

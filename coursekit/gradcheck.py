@@ -7,7 +7,9 @@ values of order one, so a correct backward agrees to a relative error well below
 That rounding error is absolute: an element whose true gradient is 0 or tiny (a
 bias followed by batch norm, a weight that barely matters) shows a large
 *relative* error from noise alone. So an element passes when its relative error
-is below ``tol`` or its absolute error is below ``atol``, as in ``np.allclose``.
+is at most ``tol`` or its absolute error at most ``atol``, as in ``np.allclose``.
+:func:`gradient_verdict` is that rule, the one every check here and in
+:mod:`coursekit.checks` applies.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ __all__ = [
     "numerical_gradient",
     "numerical_gradient_array",
     "rel_error",
+    "GradientVerdict",
+    "gradient_verdict",
     "GradientComparison",
     "check_gradients",
     "assert_gradients_ok",
@@ -73,18 +77,43 @@ def numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.ndarra
     return grad
 
 
+# Bound at import: coursekit.checks gives verdicts on students' code, which may
+# reassign numpy's functions after this module was imported.
+_asarray, _absolute, _maximum, _minimum, _isfinite = np.asarray, np.absolute, np.maximum, np.minimum, np.isfinite
+_argmax, _float64 = np.argmax, np.float64
+
+
 def _elementwise_rel_error(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))
+    a, b = _asarray(a, dtype=_float64), _asarray(b, dtype=_float64)
+    return _absolute(a - b) / _maximum(1e-8, _absolute(a) + _absolute(b))
 
 
-def _worst(analytic, numerical, tol, atol):
-    """Index of the element that fails worst: relative error against tol, absolute against atol."""
-    rel = _elementwise_rel_error(analytic, numerical)
-    absolute = np.abs(np.asarray(analytic, dtype=np.float64) - numerical)
-    badness = np.minimum(rel / tol, absolute / atol) if atol > 0 else rel
-    k = int(np.argmax(badness))
-    return k, float(rel.flat[k])
+class GradientVerdict(NamedTuple):
+    """How an analytic gradient compares with a numerical one, element by element."""
+
+    n_bad: int  # elements that fail
+    worst: int  # flat index of the element closest to failing (or failing worst)
+    rel_error: float  # at ``worst``
+    abs_error: float  # at ``worst``
+
+
+def gradient_verdict(analytic, numerical, tol: float, atol: float) -> GradientVerdict:
+    """The one rule: an element passes when ``rel_error <= tol`` or ``abs_error <= atol``.
+
+    ``rel_error = |a - n| / max(1e-8, |a| + |n|)``. A non-finite analytic value
+    always fails. The worst element is the one with the largest ``min(rel_error /
+    tol, abs_error / atol)``. Empty gradients pass.
+    """
+    a = _asarray(analytic, dtype=_float64).reshape(-1)
+    n = _asarray(numerical, dtype=_float64).reshape(-1)
+    if a.size == 0:
+        return GradientVerdict(0, 0, 0.0, 0.0)
+    absolute = _absolute(a - n)
+    rel = absolute / _maximum(1e-8, _absolute(a) + _absolute(n))
+    score = _minimum(rel / tol, absolute / atol) if atol > 0 else rel / tol
+    score[~_isfinite(score) | ~_isfinite(a)] = float("inf")
+    k = int(_argmax(score))
+    return GradientVerdict(int((score > 1).sum()), k, float(rel[k]), float(absolute[k]))
 
 
 def rel_error(a, b) -> float:
@@ -113,7 +142,7 @@ class GradientComparison(NamedTuple):
 
     @property
     def ok(self) -> bool:
-        return self.rel_error < self.tol or self.abs_error <= self.atol
+        return gradient_verdict([self.analytic], [self.numerical], self.tol, self.atol).n_bad == 0
 
     def __str__(self) -> str:
         verdict = "agrees with" if self.ok else "differs from"
@@ -193,11 +222,10 @@ def check_gradients(
         if grad.size == 0:
             results.append(GradientComparison(where, f"d{name}", (), 0.0, 0.0, 0.0, tol, atol))
             continue
-        k, rel = _worst(grad, numerical, tol, atol)
-        worst = np.unravel_index(k, grad.shape)
-        results.append(
-            GradientComparison(where, f"d{name}", tuple(int(i) for i in worst), float(grad[worst]), float(numerical[worst]), rel, tol, atol)
-        )
+        v = gradient_verdict(grad, numerical, tol, atol)
+        worst = np.unravel_index(v.worst, grad.shape)
+        results.append(GradientComparison(where, f"d{name}", tuple(int(i) for i in worst), float(grad[worst]),
+                                          float(numerical[worst]), v.rel_error, tol, atol))
     return results
 
 
@@ -241,6 +269,8 @@ def check_model_gradients(model, X, y, *, h: float = 1e-5, tol: float = 1e-7, at
             f_minus = model.loss(X, y)[0]
             w[ix] = old
             numerical[k] = (f_plus - f_minus) / (2 * h)
-        k, rel = _worst(analytic, numerical, tol, atol)
-        results.append(GradientComparison(where, f"d{name}", tuple(int(i) for i in indices[k]), float(analytic[k]), float(numerical[k]), rel, tol, atol))
+        v = gradient_verdict(analytic, numerical, tol, atol)
+        k = v.worst
+        results.append(GradientComparison(where, f"d{name}", tuple(int(i) for i in indices[k]), float(analytic[k]),
+                                          float(numerical[k]), v.rel_error, tol, atol))
     return results

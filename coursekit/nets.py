@@ -13,6 +13,7 @@ mutated) after each training call; dropout draws from ``model.rng``.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -117,7 +118,9 @@ class _Net(ABC):
         return self._weighted(L.linear_forward, L.linear_backward, h, k)
 
     def _conv(self, h, k, padding):
-        return self._weighted(L.conv2d_forward, L.conv2d_backward, h, k, padding=padding)
+        # The first layer's input is the data: its gradient is never used, so it is not computed.
+        backward = L.conv2d_backward if k > 1 else functools.partial(L.conv2d_backward, need_dx=False)
+        return self._weighted(L.conv2d_forward, backward, h, k, padding=padding)
 
     @staticmethod
     def _relu(h):

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .optim import UPDATE_RULES
 
@@ -93,8 +94,6 @@ class Solver:
 
     def train(self) -> History:
         """Run ``num_epochs`` epochs; keeps the best parameters by validation accuracy."""
-        from tqdm.auto import tqdm
-
         n = len(self.X_train)
         steps_per_epoch = max(1, -(-n // self.batch_size))
         bar = tqdm(total=self.num_epochs * steps_per_epoch, disable=not self.progress, unit="batch")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 from book_support import build_book
 from hypothesis import HealthCheck, settings
+
+from coursekit.checks import assert_close as assert_close_located
 
 # The grading tests make their own gradebooks; an instructor's exported database URL
 # must not send them (or the nbgrader subprocesses they start) to the real one.
@@ -30,30 +31,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "coursekit"))
 
 
 def _assert_close(actual, expected, *, name: str, rtol: float, atol: float) -> None:
-    """assert_allclose that reports *where* the arrays disagree.
-
-    The message names the quantity, the shapes, the first offending index,
-    both values there, and how many elements are off.
-    """
-    actual = np.asarray(actual)
-    expected = np.asarray(expected)
-    assert actual.shape == expected.shape, (
-        f"{name}: shape {actual.shape} != expected shape {expected.shape}"
-    )
-    a = actual.astype(np.float64)
-    e = expected.astype(np.float64)
-    assert np.all(np.isfinite(a)), (
-        f"{name}: non-finite values at indices {np.argwhere(~np.isfinite(a))[:5].tolist()}"
-    )
-    bad = ~(np.abs(a - e) <= atol + rtol * np.abs(e))
-    if bad.any():
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        worst = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(a - e)), a.shape))
-        raise AssertionError(
-            f"{name}: {int(bad.sum())}/{bad.size} elements differ (rtol={rtol:g}, atol={atol:g}); "
-            f"first at index {idx}: got {a[idx]!r}, expected {e[idx]!r}; "
-            f"largest |diff| {abs(a[worst] - e[worst]):.3g} at index {worst}"
-        )
+    """The homework's located-error allclose (:func:`coursekit.checks.assert_close`), keyword-style."""
+    assert_close_located(name, actual, expected, rtol=rtol, atol=atol)
 
 
 @pytest.fixture(scope="session")

@@ -36,3 +36,11 @@ def test_training_benchmark_reports_epoch_time_and_test_accuracy():
     assert re.search(r"median epoch \d+\.\d+ s", out), out
     accuracy = float(re.search(r"test accuracy (\d\.\d+)", out).group(1))
     assert accuracy > 0.5, f"one epoch of LeNet-5 should already beat chance by far:\n{out}"
+
+
+def test_epoch_benchmark_prints_the_numpy_torch_ratio():
+    out = run_benchmark("benchmarks/bench_epoch.py", "--epochs", "1", "--rounds", "1", "--threads", "1")
+    ratio = float(re.search(r"ratio numpy / torch per epoch: (\d+\.\d+)", out).group(1))
+    assert ratio > 0, out
+    for lib in ("numpy", "torch"):
+        assert re.search(rf"{lib}: median epoch \d+\.\d+ s", out), out

@@ -619,3 +619,15 @@ def test_pool_with_ties_matches_torch(kind, case, levels, assert_close):
     where = f"{forward.__name__} (ties) x{x.shape} kernel_size={k} stride={s}"
     assert_close(out, out_t, name=f"{where}: out", rtol=RTOL64, atol=ATOL64)
     assert_close(backward(dout, cache), dx_t, name=f"{where}: dx", rtol=RTOL64, atol=ATOL64)
+
+
+def test_conv2d_backward_without_dx_gives_the_same_dw_and_db(assert_close):
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal((3, 2, 7, 7)), rng.standard_normal((4, 2, 3, 3)), rng.standard_normal(4)
+    out, cache = conv2d_forward(x, w, b, stride=2, padding=1)
+    dout = rng.standard_normal(out.shape)
+    _, dw, db = conv2d_backward(dout, cache)
+    dx, dw2, db2 = conv2d_backward(dout, cache, need_dx=False)
+    assert dx is None
+    assert_close(dw2, dw, name="dw", rtol=0, atol=0)
+    assert_close(db2, db, name="db", rtol=0, atol=0)

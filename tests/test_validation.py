@@ -77,7 +77,8 @@ CONV_BAD = [
     ("padding-negative", dict(x=z((1, 1, 5, 5)), w=z((1, 1, 3, 3)), b=z(1), padding=-1), ["padding"]),
     ("padding-negative-pair", dict(x=z((1, 1, 5, 5)), w=z((1, 1, 3, 3)), b=z(1), padding=(0, -2)), ["padding"]),
     # the syllabus case: 7x7 input, 3x3 filter, stride 3 does not tile
-    ("stride-does-not-tile", dict(x=z((1, 1, 7, 7)), w=z((1, 1, 3, 3)), b=z(1), stride=3), ["stride", "tile"]),
+    ("stride-does-not-tile", dict(x=z((1, 1, 7, 7)), w=z((1, 1, 3, 3)), b=z(1), stride=3, strict=True),
+     ["stride", "tile"]),
 ]
 
 
@@ -90,9 +91,10 @@ def test_conv_forward_rejects(forward, args, fragments):
 
 
 @pytest.mark.parametrize("forward", CONV_FORWARDS, ids=lambda f: f.__name__)
-def test_conv_strict_false_accepts_non_tiling_stride(forward):
-    out, _ = forward(z((1, 1, 7, 7)), z((1, 1, 3, 3)), z(1), stride=3, strict=False)
-    assert out.shape == (1, 1, 2, 2), f"floor((7-3)/3)+1 = 2, got {out.shape}"
+def test_conv_floors_a_non_tiling_stride_by_default(forward):
+    for kw in ({}, {"strict": False}):
+        out, _ = forward(z((1, 1, 7, 7)), z((1, 1, 3, 3)), z(1), stride=3, **kw)
+        assert out.shape == (1, 1, 2, 2), f"floor((7-3)/3)+1 = 2, got {out.shape}"
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,17 @@ def as_array(fn: str, name: str, a, ndim: int | None = None, layout: str = "") -
     """Return ``a`` as an ndarray, checking its number of dimensions."""
     a = np.asarray(a)
     if ndim is not None and a.ndim != ndim:
-        raise ValueError(f"{fn}: {name} must be {ndim}-D {layout}, got shape {a.shape}".replace("  ", " "))
+        raise ValueError(f"{fn}: {name} must be {ndim}-D{' ' + layout if layout else ''}, got shape {a.shape}")
     return a
+
+
+def check_dout(fn: str, dout, expected_shape) -> np.ndarray:
+    """``dout`` as an ndarray, if it has the shape of the forward pass's output."""
+    dout = np.asarray(dout)
+    expected_shape = tuple(expected_shape)
+    if dout.shape != expected_shape:
+        raise ValueError(f"{fn}: dout must have the forward output's shape {expected_shape}, got {dout.shape}")
+    return dout
 
 
 def float_dtype(*arrays) -> np.dtype:

@@ -6,19 +6,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validate import float_dtype
+from ._validate import check_dout, float_dtype
 
 
 def _as_float(x) -> np.ndarray:
     x = np.asarray(x)
     return x.astype(float_dtype(x), copy=False)
-
-
-def _check_dout(fn: str, dout, expected_shape) -> np.ndarray:
-    dout = np.asarray(dout)
-    if dout.shape != expected_shape:
-        raise ValueError(f"{fn}: dout has shape {dout.shape} but the forward output had shape {expected_shape}")
-    return dout
 
 
 def sigmoid(x):
@@ -40,7 +33,7 @@ def relu_forward(x):
 
 def relu_backward(dout, cache: ReluCache):
     """Gradient of ReLU: passes ``dout`` where ``x > 0`` and zero elsewhere (also at 0, like torch)."""
-    dout = _check_dout("relu_backward", dout, cache.x.shape)
+    dout = check_dout("relu_backward", dout, cache.x.shape)
     return dout * (cache.x > 0)
 
 
@@ -56,7 +49,7 @@ def sigmoid_forward(x):
 
 def sigmoid_backward(dout, cache: SigmoidCache):
     """Gradient of the sigmoid: ``dout * g(a) * (1 - g(a))``, from the saved output."""
-    dout = _check_dout("sigmoid_backward", dout, cache.out.shape)
+    dout = check_dout("sigmoid_backward", dout, cache.out.shape)
     return dout * cache.out * (1 - cache.out)
 
 
@@ -72,5 +65,5 @@ def tanh_forward(x):
 
 def tanh_backward(dout, cache: TanhCache):
     """Gradient of tanh: ``dout * (1 - tanh(x)^2)``."""
-    dout = _check_dout("tanh_backward", dout, cache.out.shape)
+    dout = check_dout("tanh_backward", dout, cache.out.shape)
     return dout * (1 - cache.out**2)

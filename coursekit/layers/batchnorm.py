@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validate import as_array, float_dtype
+from ._validate import as_array, check_dout, float_dtype
 
 
 class BatchNormCache(NamedTuple):
@@ -21,10 +21,10 @@ class BatchNormCache(NamedTuple):
     training: bool  # batch statistics (depend on x) or running ones (constants)
 
 
-def _check_params(fn, d, **arrays):
+def _check_params(fn, d, unit, **arrays):
     for name, a in arrays.items():
         if a.shape != (d,):
-            raise ValueError(f"{fn}: {name} must have shape ({d},), one value per feature, got {a.shape}")
+            raise ValueError(f"{fn}: {name} must have shape ({d},), one value per {unit}, got {a.shape}")
 
 
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training=True, momentum=0.1, eps=1e-5):
@@ -52,18 +52,24 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training=Tru
     new_running_mean, new_running_var : array, shape (D,)
         The updated estimates (copies of the old ones when not training).
     """
-    fn = "batchnorm_forward"
-    x = as_array(fn, "x", x, 2, "(N, D)")
+    x = as_array("batchnorm_forward", "x", x, 2, "(N, D)")
+    return _normalise("batchnorm_forward", "feature", x, gamma, beta, running_mean, running_var, training,
+                      momentum, eps)
+
+
+def _normalise(fn, unit, x, gamma, beta, running_mean, running_var, training, momentum, eps):
+    """Batch norm of the rows of ``x: (N, D)``; ``fn`` and ``unit`` (feature, channel) name it in errors."""
     gamma, beta, running_mean, running_var = map(np.asarray, (gamma, beta, running_mean, running_var))
     n, d = x.shape
-    _check_params(fn, d, gamma=gamma, beta=beta, running_mean=running_mean, running_var=running_var)
+    _check_params(fn, d, unit, gamma=gamma, beta=beta, running_mean=running_mean, running_var=running_var)
     if not 0 <= momentum <= 1:
         raise ValueError(f"{fn}: momentum must lie in [0, 1], got {momentum}")
     x = x.astype(float_dtype(x), copy=False)
     gamma, beta = gamma.astype(x.dtype, copy=False), beta.astype(x.dtype, copy=False)
     if training:
         if n < 2:
-            raise ValueError(f"{fn}: training needs more than one value per feature to estimate a variance, got x.shape={x.shape}")
+            raise ValueError(f"{fn}: training needs more than one value per {unit} to estimate a variance, "
+                             f"got {n} (x.shape={x.shape})")
         mean = x.mean(axis=0)
         var = x.var(axis=0)
         new_mean = (1 - momentum) * running_mean + momentum * mean
@@ -90,9 +96,7 @@ def batchnorm_backward(dout, cache: BatchNormCache):
     dgamma, dbeta : array, shape (D,)
     """
     x_hat, gamma, inv_std, training = cache
-    dout = np.asarray(dout)
-    if dout.shape != x_hat.shape:
-        raise ValueError(f"batchnorm_backward: dout must have shape {x_hat.shape}, got {dout.shape}")
+    dout = check_dout("batchnorm_backward", dout, x_hat.shape)
     dgamma = (dout * x_hat).sum(axis=0)
     dbeta = dout.sum(axis=0)
     dx_hat = dout * gamma
@@ -126,19 +130,13 @@ def spatial_batchnorm_forward(x, gamma, beta, running_mean, running_var, *, trai
     Same signature and returns as :func:`batchnorm_forward`.
     """
     x = as_array("spatial_batchnorm_forward", "x", x, 4, "(N, C, H, W)")
-    try:
-        out, inner, new_mean, new_var = batchnorm_forward(
-            _to_rows(x), gamma, beta, running_mean, running_var, training=training, momentum=momentum, eps=eps
-        )
-    except ValueError as err:
-        raise ValueError(str(err).replace("batchnorm_forward", "spatial_batchnorm_forward", 1).replace("feature", "channel")) from None
+    out, inner, new_mean, new_var = _normalise("spatial_batchnorm_forward", "channel", _to_rows(x), gamma, beta,
+                                               running_mean, running_var, training, momentum, eps)
     return _from_rows(out, x.shape), SpatialBatchNormCache(inner, x.shape), new_mean, new_var
 
 
 def spatial_batchnorm_backward(dout, cache: SpatialBatchNormCache):
     """Backward of :func:`spatial_batchnorm_forward`: returns ``(dx, dgamma, dbeta)``."""
-    dout = np.asarray(dout)
-    if dout.shape != cache.x_shape:
-        raise ValueError(f"spatial_batchnorm_backward: dout must have shape {cache.x_shape}, got {dout.shape}")
+    dout = check_dout("spatial_batchnorm_backward", dout, cache.x_shape)
     dx, dgamma, dbeta = batchnorm_backward(_to_rows(dout), cache.inner)
     return _from_rows(dx, cache.x_shape), dgamma, dbeta

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._threads import batches, map_batches, scratch
-from ._validate import as_array, float_dtype, output_hw, tap, window
+from ._validate import as_array, check_dout, float_dtype, output_hw, tap, window
 
 
 class ConvGeometry(NamedTuple):
@@ -64,12 +64,8 @@ def _crop(xp, geom: ConvGeometry):
     return xp[:, :, ph : ph + h, pw : pw + w]
 
 
-def _check_dout(fn, dout, geom: ConvGeometry):
-    expected = (geom.x_shape[0], geom.w_shape[0], *geom.out_hw)
-    dout = np.asarray(dout)
-    if dout.shape != expected:
-        raise ValueError(f"{fn}: dout must have the forward output's shape {expected}, got {dout.shape}")
-    return dout
+def _out_shape(geom: ConvGeometry) -> tuple[int, int, int, int]:
+    return (geom.x_shape[0], geom.w_shape[0], *geom.out_hw)
 
 
 # Fast: im2col + one matrix product per image, a chunk of images at a time.
@@ -124,7 +120,7 @@ def _im2col(xp, geom: ConvGeometry):
     return cols.reshape(n, c * kh * kw, ho * wo)
 
 
-def conv2d_forward(x, w, b, *, stride=1, padding=0, strict=True):
+def conv2d_forward(x, w, b, *, stride=1, padding=0, strict=False):
     """Convolution layer forward pass (vectorised).
 
     Parameters
@@ -136,13 +132,15 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0, strict=True):
     stride, padding : int or (int, int)
         Step of the window and zeros added on each side, per axis (H, W).
     strict : bool
-        True (default): raise ``ValueError`` if the windows do not tile the padded
-        input exactly. False: floor like torch, ignoring the rows and columns left over.
+        False (default): the one rule above, as torch. True: also refuse, with a
+        ``ValueError``, a stride whose windows leave rows or columns over.
 
     Returns
     -------
     out : array, shape (N, F, H_out, W_out)
-        ``H_out = (H - KH + 2 P) / S + 1``, likewise ``W_out``.
+        ``H_out = floor((H + 2 P - KH) / S) + 1``, likewise ``W_out``, as in
+        ``torch.nn.functional.conv2d``: when the stride does not tile the padded
+        input, the rows and columns no window reaches are left out.
     cache : Conv2dCache
     """
     x, w, b, geom = _conv_setup("conv2d_forward", x, w, b, stride, padding, strict)
@@ -160,56 +158,55 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0, strict=True):
     return out.reshape(n, f, ho, wo), Conv2dCache(xp, w, geom)
 
 
-def conv2d_backward(dout, cache: Conv2dCache):
+def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
     """Convolution layer backward pass (vectorised).
 
     Parameters
     ----------
     dout : array, shape (N, F, H_out, W_out)
     cache : Conv2dCache from :func:`conv2d_forward`
+    need_dx : bool
+        False: skip the input's gradient (a network's first layer, whose input is
+        the data), and return None for it.
 
     Returns
     -------
-    dx : array, shape (N, C, H, W)
+    dx : array, shape (N, C, H, W), or None
     dw : array, shape (F, C, KH, KW)
     db : array, shape (F,)
     """
     xp, w, geom = cache
-    dout = _check_dout("conv2d_backward", dout, geom)
+    dout = check_dout("conv2d_backward", dout, _out_shape(geom))
     n, f = dout.shape[:2]
     c, kh, kw = geom.w_shape[1:]
     (ho, wo), (ph, pw) = geom.out_hw, geom.padding
     dout3 = dout.reshape(n, f, ho * wo)  # per image, the layout of the forward's product
     w2t = w.reshape(f, -1).T  # (C*KH*KW, F)
     dtype = np.result_type(dout, xp)
-    dxp = np.zeros(xp.shape, dtype=dtype)
+    dxp = np.zeros(xp.shape, dtype=dtype) if need_dx else None
 
     def chunk(s):
         d = dout3[s]
-        dcols = np.matmul(w2t, d).reshape(-1, c, kh, kw, ho, wo)
-        # col2im: each kernel tap adds its gradients back onto the input pixels it read.
-        dx = dxp[s]
-        for p in range(kh):
-            for q in range(kw):
-                dx[tap(p, q, geom.stride, geom.out_hw)] += dcols[:, :, p, q]
+        if need_dx:
+            dcols = np.matmul(w2t, d).reshape(-1, c, kh, kw, ho, wo)
+            # col2im: each kernel tap adds its gradients back onto the input pixels it read.
+            dx = dxp[s]
+            for p in range(kh):
+                for q in range(kw):
+                    dx[tap(p, q, geom.stride, geom.out_hw)] += dcols[:, :, p, q]
         return np.matmul(d, _im2col(xp[s], geom).transpose(0, 2, 1)).sum(axis=0)  # this chunk's part of dw
 
     dw = sum(map_batches(chunk, batches(n, _BLOCK), parallel=dout.size * w2t.shape[0] >= _PARALLEL_MACS))
     db = dout3.sum(axis=(0, 2), dtype=dtype)
     h, wd = geom.x_shape[2:]
-    return dxp[:, :, ph : ph + h, pw : pw + wd], dw.reshape(geom.w_shape), db
+    dx = dxp[:, :, ph : ph + h, pw : pw + wd] if need_dx else None
+    return dx, dw.reshape(geom.w_shape), db
 
 
 # Naive: loops that read like the formula.
 
 
-class Conv2dNaiveCache(NamedTuple):
-    x_padded: np.ndarray  # (N, C, H + 2 PH, W + 2 PW)
-    w: np.ndarray  # (F, C, KH, KW)
-    geom: ConvGeometry
-
-
-def conv2d_forward_naive(x, w, b, *, stride=1, padding=0, strict=True):
+def conv2d_forward_naive(x, w, b, *, stride=1, padding=0, strict=False):
     """Convolution forward pass as explicit loops; same contract as :func:`conv2d_forward`."""
     x, w, b, geom = _conv_setup("conv2d_forward_naive", x, w, b, stride, padding, strict)
     xp = _pad(x, geom.padding)
@@ -223,13 +220,13 @@ def conv2d_forward_naive(x, w, b, *, stride=1, padding=0, strict=True):
                 for j in range(wo):
                     patch = xp[i_n, :, i * sh : i * sh + kh, j * sw : j * sw + kw]
                     out[i_n, i_f, i, j] = np.sum(patch * w[i_f]) + b[i_f]
-    return out, Conv2dNaiveCache(xp, w, geom)
+    return out, Conv2dCache(xp, w, geom)
 
 
-def conv2d_backward_naive(dout, cache: Conv2dNaiveCache):
+def conv2d_backward_naive(dout, cache: Conv2dCache):
     """Convolution backward pass as explicit loops; same contract as :func:`conv2d_backward`."""
     xp, w, geom = cache
-    dout = _check_dout("conv2d_backward_naive", dout, geom)
+    dout = check_dout("conv2d_backward_naive", dout, _out_shape(geom))
     n, f, ho, wo = dout.shape
     kh, kw = w.shape[2:]
     sh, sw = geom.stride

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validate import float_dtype
+from ._validate import check_dout, float_dtype
 
 
 class DropoutCache(NamedTuple):
@@ -51,6 +51,5 @@ def dropout_backward(dout, cache: DropoutCache):
     dout = np.asarray(dout)
     if cache.scaled_mask is None:
         return dout.copy()
-    if dout.shape != cache.scaled_mask.shape:
-        raise ValueError(f"dropout_backward: dout must have shape {cache.scaled_mask.shape}, got {dout.shape}")
+    check_dout("dropout_backward", dout, cache.scaled_mask.shape)
     return dout * cache.scaled_mask

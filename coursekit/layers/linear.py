@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validate import as_array, float_dtype
+from ._validate import as_array, check_dout, float_dtype
 
 
 class LinearCache(NamedTuple):
@@ -65,11 +65,7 @@ def linear_backward(dout, cache: LinearCache):
     db : array, shape (M,)
     """
     x_flat, w, x_shape = cache
-    dout = np.asarray(dout)
-    if dout.shape != (x_flat.shape[0], w.shape[0]):
-        raise ValueError(
-            f"linear_backward: dout must have shape {(x_flat.shape[0], w.shape[0])}, got {dout.shape}"
-        )
+    dout = check_dout("linear_backward", dout, (x_flat.shape[0], w.shape[0]))
     dx = (dout @ w).reshape(x_shape)  # each input feeds every output: "one from all"
     dw = dout.T @ x_flat  # each weight links one input to one output: "one to one"
     db = dout.sum(axis=0)

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._threads import batches, map_batches
-from ._validate import as_array, float_dtype, output_hw, tap, window
+from ._validate import as_array, check_dout, float_dtype, output_hw, tap, window
 
 
 class PoolGeometry(NamedTuple):
@@ -33,12 +33,8 @@ def _taps(geom: PoolGeometry):
             yield tap(p, q, geom.stride, geom.out_hw)
 
 
-def _check_dout(fn, dout, geom):
-    expected = (*geom.x_shape[:2], *geom.out_hw)
-    dout = np.asarray(dout)
-    if dout.shape != expected:
-        raise ValueError(f"{fn}: dout must have the forward output's shape {expected}, got {dout.shape}")
-    return dout
+def _out_shape(geom: PoolGeometry) -> tuple[int, int, int, int]:
+    return (*geom.x_shape[:2], *geom.out_hw)
 
 
 class MaxPoolCache(NamedTuple):
@@ -83,7 +79,7 @@ def maxpool2d_backward(dout, cache: MaxPoolCache):
     dx : array, shape (N, C, H, W)
     """
     x, out, geom = cache
-    dout = _check_dout("maxpool2d_backward", dout, geom)
+    dout = check_dout("maxpool2d_backward", dout, _out_shape(geom))
     dx = np.empty(geom.x_shape, dtype=np.result_type(dout, x))
     (kh, kw), (ho, wo) = geom.kernel, geom.out_hw
     h, w = geom.x_shape[2:]
@@ -149,7 +145,7 @@ def avgpool2d_forward(x, *, kernel_size=2, stride=None, strict=True):
 def avgpool2d_backward(dout, cache: AvgPoolCache):
     """Average pooling backward pass: each window spreads ``dout / (KH * KW)`` over its inputs."""
     geom, dtype = cache
-    dout = _check_dout("avgpool2d_backward", dout, geom)
+    dout = check_dout("avgpool2d_backward", dout, _out_shape(geom))
     share = dout / (geom.kernel[0] * geom.kernel[1])
     dx = np.zeros(geom.x_shape, dtype=np.result_type(share, dtype))
     for pixels in _taps(geom):

@@ -33,7 +33,11 @@ def correlate2d(image, kernel, mode: str = "valid"):
     array
         Float output (float64 for integer inputs).
     """
-    fn = "correlate2d"
+    return _correlate("correlate2d", image, kernel, mode, flip=False)
+
+
+def _correlate(fn, image, kernel, mode, *, flip):
+    """Correlate ``image`` with ``kernel`` (flipped in both axes if ``flip``); ``fn`` names it in errors."""
     image = as_array(fn, "image", image, 2, "(H, W)")
     kernel = as_array(fn, "kernel", kernel, 2, "(KH, KW)")
     kh, kw = kernel.shape
@@ -49,6 +53,8 @@ def correlate2d(image, kernel, mode: str = "valid"):
         raise ValueError(f"{fn}: mode must be one of {_MODES}, got {mode!r}")
     if mode == "valid" and (kh > image.shape[0] or kw > image.shape[1]):
         raise ValueError(f"{fn}: kernel.shape={kernel.shape} is larger than image.shape={image.shape} in mode 'valid'")
+    if flip:
+        kernel = kernel[::-1, ::-1]
     out, _ = conv2d_forward(image[None, None], kernel[None, None], np.zeros(1, dtype=kernel.dtype), padding=padding)
     return out[0, 0]
 
@@ -58,8 +64,4 @@ def convolve2d(image, kernel, mode: str = "valid"):
 
     Same parameters and output shapes as :func:`correlate2d`.
     """
-    kernel = as_array("convolve2d", "kernel", kernel, 2, "(KH, KW)")
-    try:
-        return correlate2d(image, kernel[::-1, ::-1], mode)
-    except ValueError as err:
-        raise ValueError(str(err).replace("correlate2d", "convolve2d", 1)) from None
+    return _correlate("convolve2d", image, kernel, mode, flip=True)

@@ -3,6 +3,8 @@
 Everything that imports torch lives in this subpackage, so ``import coursekit``
 and the numpy core never pull torch in. Import what you need from the modules::
 
+    from coursekit.nn.recipes import default_config
+    from coursekit.nn.experiment import run_training     # one training, from a TrainConfig
     from coursekit.nn.models import build_model
     from coursekit.nn.train import fit, evaluate
     from coursekit.nn.summary import summary
@@ -10,4 +12,5 @@ and the numpy core never pull torch in. Import what you need from the modules::
 
 from __future__ import annotations
 
-__all__ = ["augment", "datasets", "device", "distributed", "figures", "models", "summary", "train"]
+__all__ = ["augment", "datasets", "device", "distributed", "experiment", "figures", "models", "recipes", "summary",
+           "train"]

@@ -1,15 +1,18 @@
-"""torch ``Dataset`` and ``DataLoader`` helpers over the data sets of :mod:`coursekit.data`.
+"""The course's data sets as torch loaders: one registry, one loader, one set of helpers.
 
-:func:`load_split` reads a data set by name (``mnist5k`` and ``digits`` ship
-with coursekit; ``mnist``, ``fashion_mnist`` and ``cifar10`` are read from files
-you have under ``root``), :func:`make_loaders` turns a :class:`coursekit.data.Split`
-into train / val / test loaders, and :class:`AugmentedLoader` applies a batched
-augmentation (see :mod:`coursekit.nn.augment`) to each training batch with its
-own seeded generator, whose state :func:`coursekit.nn.train.fit` checkpoints.
+:data:`DATASETS` says what each data set is: image shape, classes, where it
+comes from (shipped with coursekit, read from files you have under a root
+directory, or generated) and which augmentation suits it.
+:func:`load_split` reads a data set by name, :func:`make_loaders` turns a
+:class:`coursekit.data.Split` into train / val / test loaders, and
+:class:`AugmentedLoader` applies a batched augmentation (see
+:mod:`coursekit.nn.augment`) to each training batch with its own seeded
+generator, whose state :func:`coursekit.nn.train.fit` checkpoints.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
@@ -20,12 +23,43 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from coursekit import data as ckdata
 
-__all__ = ["DATASETS", "Loaders", "load_split", "split_to_datasets", "make_loaders", "AugmentedLoader",
-           "synthetic_split"]
+__all__ = ["DataSet", "DATASETS", "dataset", "Loaders", "load_split", "split_to_datasets", "make_loaders",
+           "AugmentedLoader", "synthetic_split"]
 
-#: Data sets :func:`load_split` knows, and whether each needs a ``root`` directory.
-DATASETS = {"mnist5k": False, "digits": False, "mnist": True, "fashion_mnist": True, "cifar10": True,
-            "synthetic": False}
+
+@dataclass(frozen=True)
+class DataSet:
+    """What a data set is: its images, its classes, where it comes from, how to augment it.
+
+    ``source`` is ``"bundled"`` (ships with coursekit), ``"files"`` (read from
+    files you have, under a root directory) or ``"generated"``; ``augment`` is the
+    kind :func:`coursekit.nn.augment.default_augment` takes (``"digits"``: small
+    affine changes, no flips; ``"natural"``: shifts and mirror images).
+    """
+
+    name: str
+    shape: tuple[int, int, int]  # (C, H, W)
+    num_classes: int
+    source: str
+    augment: str
+    class_names: tuple[str, ...] | None = None
+
+    @property
+    def needs_root(self) -> bool:
+        return self.source == "files"
+
+
+_DIGIT_NAMES = tuple(str(d) for d in range(10))
+
+#: Every data set :func:`load_split` knows, by name.
+DATASETS: dict[str, DataSet] = {d.name: d for d in (
+    DataSet("mnist5k", (1, 28, 28), 10, "bundled", "digits", _DIGIT_NAMES),
+    DataSet("digits", (1, 8, 8), 10, "bundled", "digits", _DIGIT_NAMES),
+    DataSet("mnist", (1, 28, 28), 10, "files", "digits", ckdata.CLASS_NAMES["mnist"]),
+    DataSet("fashion_mnist", (1, 28, 28), 10, "files", "digits", ckdata.CLASS_NAMES["fashion_mnist"]),
+    DataSet("cifar10", (3, 32, 32), 10, "files", "natural", ckdata.CLASS_NAMES["cifar10"]),
+    DataSet("synthetic", (1, 28, 28), 10, "generated", "digits"),
+)}
 
 
 def synthetic_split(n: int = 600, *, channels: int = 1, size: int = 28, num_classes: int = 10,
@@ -47,21 +81,28 @@ def synthetic_split(n: int = 600, *, channels: int = 1, size: int = 28, num_clas
     return ckdata.Split(X[:a], y[:a], X[a:b], y[a:b], X[b:], y[b:])
 
 
+def dataset(name: str) -> DataSet:
+    """The registry entry of ``name``; ``ValueError`` listing the known names otherwise."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ValueError(f"unknown data set {name!r}; choose one of: {', '.join(DATASETS)}") from None
+
+
 def load_split(name: str, root: str | Path | None = None) -> ckdata.Split:
-    """Load a data set of :mod:`coursekit.data` by name.
+    """Load a data set of :data:`DATASETS` by name.
 
     Raises
     ------
     ValueError
-        Unknown name, or a root-based data set asked for without ``root``.
+        Unknown name, or a data set read from files asked for without ``root``.
     FileNotFoundError
         ``root`` does not exist or lacks the files (the message says which).
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; choose one of: {', '.join(DATASETS)}")
-    if name == "synthetic":
+    info = dataset(name)
+    if info.source == "generated":
         return synthetic_split()
-    if not DATASETS[name]:
+    if not info.needs_root:
         return getattr(ckdata, name)()
     if root is None:
         raise ValueError(f"data set {name!r} is read from files you have: give their directory (--data-root DIR)")

@@ -33,6 +33,10 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, TensorDataset
 
+from .device import pick_device
+from .models import LeNet5
+from .train import fit
+
 __all__ = ["DistInfo", "launched_by_torchrun", "init_from_env", "cleanup", "wrap", "shard_loader",
            "GlobalBatchSampler", "toy_problem", "main"]
 
@@ -69,8 +73,6 @@ def init_from_env(backend: str | None = None, device: str = "auto") -> DistInfo:
     Without torchrun (``WORLD_SIZE`` unset or 1) nothing is initialised and a
     single-process ``DistInfo`` is returned, so one script serves both cases.
     """
-    from .device import pick_device
-
     rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -161,8 +163,6 @@ def toy_problem(seed: int = 0, n: int = 90, dtype: torch.dtype = torch.float64) 
 
     Built from ``seed`` alone, so every process (and a single-process reference) gets the same.
     """
-    from .models import LeNet5
-
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(n, 1, 28, 28, generator=g, dtype=dtype)
     y = torch.randint(0, 10, (n,), generator=g)
@@ -173,8 +173,6 @@ def toy_problem(seed: int = 0, n: int = 90, dtype: torch.dtype = torch.float64) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Under torchrun: train :func:`toy_problem` with DDP and save each rank's weights to ``OUT/rank{r}.pt``."""
-    from .train import fit
-
     p = argparse.ArgumentParser(prog="python -m coursekit.nn.distributed", description=main.__doc__)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--epochs", type=int, default=2)

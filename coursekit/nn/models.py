@@ -389,22 +389,10 @@ def alexnet(in_channels: int = 3, num_classes: int = 1000, *, dropout: float = 0
     return AlexNet(in_channels, num_classes, dropout=dropout, lrn=lrn)
 
 
-def _lenet5(**kw) -> LeNet5:
-    return LeNet5(**kw)
-
-
-def _alexnet_small(**kw) -> SmallAlexNet:
-    return SmallAlexNet(**kw)
-
-
-def _vgg_small(**kw) -> VGG:
-    return VGG(**kw)
-
-
 MODELS: dict[str, Callable[..., nn.Module]] = {
-    "lenet5": _lenet5,
-    "alexnet_small": _alexnet_small,
-    "vgg_small": _vgg_small,
+    "lenet5": LeNet5,
+    "alexnet_small": SmallAlexNet,
+    "vgg_small": VGG,
     "resnet18_small": resnet18_small,
     "alexnet": alexnet,
 }

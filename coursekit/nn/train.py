@@ -20,6 +20,7 @@ import math
 import os
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -28,6 +29,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from .device import describe_device, pick_device
 
@@ -191,6 +193,136 @@ def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device | No
     return loss_sum / count, correct / count
 
 
+@dataclass
+class _Run:
+    """What one call of :func:`fit` trains with, built once and read by every step."""
+
+    model: nn.Module  # as given (perhaps a DistributedDataParallel)
+    core: nn.Module  # the model itself, whose state_dict is saved
+    train_loader: Any
+    opt: torch.optim.Optimizer
+    sched: Any
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    dtype: torch.dtype | None
+    use_amp: bool
+    label_smoothing: float
+    epochs: int
+    rank: int
+    world: int
+    progress: bool
+    config: dict
+
+    @property
+    def says(self) -> bool:
+        return self.progress and self.rank == 0
+
+
+def _start(model, train_loader, epochs, optimizer, lr, momentum, weight_decay, schedule, step_epochs, gamma,
+           label_smoothing, device, amp, progress) -> _Run:
+    """Move the model to its device and build the optimiser, schedule and grad scaler."""
+    device = pick_device(device)
+    rank, world = _dist()
+    model.to(device)
+    use_amp = bool(amp) and device.type == "cuda"
+    steps = len(train_loader)  # type: ignore[arg-type]
+    opt = _make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
+    sched = _make_schedule(schedule, opt, epochs * steps, steps, step_epochs, gamma, lr)
+    config = dict(optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, schedule=schedule,
+                  epochs=epochs)
+    return _Run(model, _unwrap(model), train_loader, opt, sched, torch.amp.GradScaler("cuda", enabled=use_amp),
+                device, _param_dtype(model), use_amp, label_smoothing, epochs, rank, world, progress, config)
+
+
+def _resume(run: _Run, checkpoint: Path) -> tuple[int, dict[str, list]]:
+    """Load a checkpoint written by :func:`_save` into ``run``; return its epoch and history."""
+    state = load_checkpoint(checkpoint, map_location=run.device)
+    run.core.load_state_dict(state["model"])
+    run.opt.load_state_dict(state["optimizer"])
+    if run.sched is not None and state.get("scheduler") is not None:
+        run.sched.load_state_dict(state["scheduler"])
+    if state.get("scaler"):
+        run.scaler.load_state_dict(state["scaler"])
+    _set_rng_state(state["rng"], run.train_loader, run.device)
+    if run.says:
+        print(f"resumed from {checkpoint} at epoch {int(state['epoch'])}/{run.epochs}")
+    return int(state["epoch"]), {k: list(state["history"].get(k, [])) for k in HISTORY_KEYS}
+
+
+def _train_step(run: _Run, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """One optimiser step on a batch; returns (loss sum, correct, count) of the batch."""
+    x = x.to(run.device, non_blocking=True)
+    if run.dtype is not None and x.dtype != run.dtype:
+        x = x.to(run.dtype)
+    y = y.to(run.device, non_blocking=True)
+    with torch.autocast(device_type=run.device.type, dtype=torch.float16, enabled=run.use_amp):
+        logits = run.model(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=run.label_smoothing)
+    run.opt.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    run.scaler.step(run.opt)
+    run.scaler.update()
+    if run.sched is not None:
+        run.sched.step()
+    with torch.no_grad():
+        n = float(y.numel())
+        return torch.stack([loss.detach().double() * n, (logits.argmax(1) == y).sum().double(),
+                            torch.tensor(n, dtype=torch.float64, device=run.device)])
+
+
+def _train_epoch(run: _Run, epoch: int) -> tuple[list[float], float]:
+    """One pass over the training loader; (loss sum, correct, count) over all ranks, and its seconds."""
+    for attr in ("sampler", "batch_sampler"):
+        sampler = getattr(run.train_loader, attr, None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+    run.model.train()
+    t0 = time.perf_counter()
+    stats = torch.zeros(3, dtype=torch.float64, device=run.device)
+    steps = len(run.train_loader)
+    bar = tqdm(run.train_loader, total=steps, desc=f"epoch {epoch + 1}/{run.epochs}", leave=False,
+               disable=not run.says, unit="batch", dynamic_ncols=True)
+    for i, (x, y) in enumerate(bar):
+        stats += _train_step(run, x, y)
+        if not bar.disable and (i % 10 == 0 or i + 1 == steps):
+            s = stats.tolist()
+            bar.set_postfix(loss=f"{s[0] / max(s[2], 1):.4f}", acc=f"{s[1] / max(s[2], 1):.2%}", refresh=False)
+    bar.close()
+    if run.device.type == "cuda":
+        torch.cuda.synchronize(run.device)
+    seconds = time.perf_counter() - t0
+    if run.world > 1:
+        dist.all_reduce(stats)
+    return stats.tolist(), seconds
+
+
+def _epoch_row(run: _Run, epoch: int, stats: list[float], train_seconds: float, val_loader, t0: float) -> dict:
+    """Evaluate on ``val_loader`` and make the epoch's history row (and print it)."""
+    loss_sum, correct, count = stats
+    val_loss, val_acc = evaluate(run.model, val_loader, run.device, amp=run.use_amp) if val_loader is not None \
+        else (math.nan, math.nan)
+    seconds = time.perf_counter() - t0
+    row = dict(epoch=epoch + 1, train_loss=loss_sum / max(count, 1), train_acc=correct / max(count, 1),
+               val_loss=val_loss, val_acc=val_acc, seconds=seconds, train_seconds=train_seconds,
+               images=int(count), lr=run.opt.param_groups[0]["lr"])
+    if run.says:
+        val = f"  val loss {val_loss:.4f} acc {val_acc:.2%}" if val_loader is not None else ""
+        print(f"epoch {epoch + 1:>3}/{run.epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.2%}"
+              f"{val}  {seconds:.1f} s ({count / train_seconds:,.0f} img/s)  lr {row['lr']:.3g}", flush=True)
+    return row
+
+
+def _save(run: _Run, checkpoint: Path, epoch: int, history: dict[str, list]) -> None:
+    """Write everything an exact resume needs (rank 0 writes; every rank waits for it)."""
+    if run.rank == 0:
+        save_checkpoint(checkpoint, model=run.core.state_dict(), optimizer=run.opt.state_dict(),
+                        scheduler=run.sched.state_dict() if run.sched is not None else None,
+                        scaler=run.scaler.state_dict() if run.use_amp else None, epoch=epoch,
+                        history=history, rng=_rng_state(run.train_loader, run.device), config=run.config)
+    if run.world > 1:
+        dist.barrier()
+
+
 def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = None, *, epochs: int = 10,
         optimizer: str = "sgd", lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 5e-4,
         schedule: str | None = "cosine", step_epochs: int | None = None, gamma: float = 0.1,
@@ -239,105 +371,26 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         (the training pass alone), ``images`` (trained on, over all ranks) and ``lr``
         (at the epoch's end). Accuracies are fractions.
     """
-    from tqdm import tqdm
-
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
-    device = pick_device(device)
-    rank, world = _dist()
-    main = rank == 0
     if seed is not None:
         seed_everything(seed)
-    model.to(device)
-    core = _unwrap(model)
-    dtype = _param_dtype(model)
-    use_amp = bool(amp) and device.type == "cuda"
-    steps_per_epoch = len(train_loader)  # type: ignore[arg-type]
-    opt = _make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
-    sched = _make_schedule(schedule, opt, epochs * steps_per_epoch, steps_per_epoch, step_epochs, gamma, lr)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    run = _start(model, train_loader, epochs, optimizer, lr, momentum, weight_decay, schedule, step_epochs, gamma,
+                 label_smoothing, device, amp, progress)
     history: dict[str, list] = {k: [] for k in HISTORY_KEYS}
     start = 0
-
     if checkpoint is not None and resume and Path(checkpoint).is_file():
-        state = load_checkpoint(checkpoint, map_location=device)
-        core.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        if sched is not None and state.get("scheduler") is not None:
-            sched.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        history = {k: list(state["history"].get(k, [])) for k in HISTORY_KEYS}
-        start = int(state["epoch"])
-        _set_rng_state(state["rng"], train_loader, device)
-        if main and progress:
-            print(f"resumed from {checkpoint} at epoch {start}/{epochs}")
-
-    if main and progress and start < epochs:
-        print(f"training on {describe_device(device)}"
-              + (f" x {world} processes" if world > 1 else "")
-              + (", mixed precision (float16)" if use_amp else ""))
-
+        start, history = _resume(run, Path(checkpoint))
+    if run.says and start < epochs:
+        print(f"training on {describe_device(run.device)}"
+              + (f" x {run.world} processes" if run.world > 1 else "")
+              + (", mixed precision (float16)" if run.use_amp else ""))
     for epoch in range(start, epochs):
-        for attr in ("sampler", "batch_sampler"):
-            sampler = getattr(train_loader, attr, None)
-            if hasattr(sampler, "set_epoch"):
-                sampler.set_epoch(epoch)
-        model.train()
         t0 = time.perf_counter()
-        stats = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, count
-        bar = tqdm(train_loader, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
-                   disable=not (progress and main), unit="batch", dynamic_ncols=True)
-        for i, (x, y) in enumerate(bar):
-            x = x.to(device, non_blocking=True)
-            if dtype is not None and x.dtype != dtype:
-                x = x.to(dtype)
-            y = y.to(device, non_blocking=True)
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                logits = model(x)
-                loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            if sched is not None:
-                sched.step()
-            with torch.no_grad():
-                stats += torch.stack([loss.detach().double() * y.numel(),
-                                      (logits.argmax(1) == y).sum().double(),
-                                      torch.tensor(float(y.numel()), dtype=torch.float64, device=device)])
-            if i % 10 == 0 or i + 1 == steps_per_epoch:
-                if not bar.disable:
-                    s = stats.tolist()
-                    bar.set_postfix(loss=f"{s[0] / max(s[2], 1):.4f}", acc=f"{s[1] / max(s[2], 1):.2%}",
-                                    refresh=False)
-        bar.close()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        train_seconds = time.perf_counter() - t0
-        if world > 1:
-            dist.all_reduce(stats)
-        loss_sum, correct, count = stats.tolist()
-        val_loss, val_acc = evaluate(model, val_loader, device, amp=use_amp) if val_loader is not None \
-            else (math.nan, math.nan)
-        seconds = time.perf_counter() - t0
-        row = dict(epoch=epoch + 1, train_loss=loss_sum / max(count, 1), train_acc=correct / max(count, 1),
-                   val_loss=val_loss, val_acc=val_acc, seconds=seconds, train_seconds=train_seconds,
-                   images=int(count), lr=opt.param_groups[0]["lr"])
+        stats, train_seconds = _train_epoch(run, epoch)
+        row = _epoch_row(run, epoch, stats, train_seconds, val_loader, t0)
         for k in HISTORY_KEYS:
             history[k].append(row[k])
-        if main and progress:
-            val = f"  val loss {val_loss:.4f} acc {val_acc:.2%}" if val_loader is not None else ""
-            print(f"epoch {epoch + 1:>3}/{epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.2%}"
-                  f"{val}  {seconds:.1f} s ({count / train_seconds:,.0f} img/s)  lr {row['lr']:.3g}", flush=True)
         if checkpoint is not None:
-            if main:
-                save_checkpoint(checkpoint, model=core.state_dict(), optimizer=opt.state_dict(),
-                                scheduler=sched.state_dict() if sched is not None else None,
-                                scaler=scaler.state_dict() if use_amp else None, epoch=epoch + 1,
-                                history=history, rng=_rng_state(train_loader, device),
-                                config=dict(optimizer=optimizer, lr=lr, momentum=momentum,
-                                            weight_decay=weight_decay, schedule=schedule, epochs=epochs))
-            if world > 1:
-                dist.barrier()
+            _save(run, Path(checkpoint), epoch + 1, history)
     return history

@@ -218,7 +218,11 @@ class StudentProcess:
 
     def _send(self, message: dict) -> None:
         try:
-            wire.write_frame(self.proc.stdin, wire.dumps(message, opaque=self._opaque))
+            frame = wire.dumps(message, opaque=self._opaque)
+        except wire.WireError as exc:  # the grader's own argument: the test is wrong, not the student
+            raise TypeError(f"the test passes something that cannot be sent to the student's code: {exc}") from None
+        try:
+            wire.write_frame(self.proc.stdin, frame)
         except (BrokenPipeError, OSError, ValueError) as exc:
             raise StudentGone(f"the student's process is gone ({type(exc).__name__})", "crashed") from None
 

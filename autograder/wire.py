@@ -17,6 +17,7 @@ A *value* is encoded as JSON with tags, arrays as ``.npy`` blobs:
 ``{"H": n, "type": s}``  a handle: an object that stays on the side that made it
 ``{"C": n}``           a callback: a function that runs on the grader's side
 ``{"R": target}``      a name in the student's process (``{"name": n}`` or ``{"lib": "pkg.mod.attr"}``)
+``{"Dev": "cuda:0"}``  a torch device        ``{"Dt": "float32"}``  a torch dtype
 =====================  ==========================================================
 
 Arrays are read with ``allow_pickle=False`` and must have a numeric or boolean dtype;
@@ -25,6 +26,7 @@ unpickled, evaluated or imported on behalf of the other side.
 """
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import math
@@ -66,11 +68,6 @@ class Callback:
 # ------------------------------------------------------------------------------- encode
 
 
-def _torch_tensor_type():
-    torch = sys.modules.get("torch")  # a tensor can only exist where torch is already imported
-    return getattr(torch, "Tensor", None) if torch is not None else None
-
-
 def _npy(arr: np.ndarray) -> bytes:
     if arr.dtype.kind not in ARRAY_KINDS:
         raise WireError(f"an array of dtype {arr.dtype} cannot be sent (numbers and booleans only)")
@@ -110,9 +107,13 @@ class Encoder:
             return {"A": self.blob(_npy(value))}
         if isinstance(value, np.generic):
             return {"S": self.blob(_npy(np.asarray(value)))}
-        tensor = _torch_tensor_type()
-        if tensor is not None and isinstance(value, tensor):
+        torch = sys.modules.get("torch")  # torch values can only exist where torch is already imported
+        if torch is not None and isinstance(value, torch.Tensor):
             return {"X": self.blob(_npy(value.detach().cpu().numpy()))}
+        if torch is not None and isinstance(value, torch.device):
+            return {"Dev": str(value)}
+        if torch is not None and isinstance(value, torch.dtype):
+            return {"Dt": str(value).removeprefix("torch.")}
         if type(value) is list:
             return {"L": [self.encode(v, depth + 1) for v in value]}
         if type(value) is tuple:
@@ -232,7 +233,22 @@ class Decoder:
             return self.callback(body)
         if tag == "R" and isinstance(body, dict) and self.ref is not None:
             return self.ref(body)
+        if tag in ("Dev", "Dt") and isinstance(body, str) and len(body) < 64:
+            return _torch_value(tag, body)
         raise WireError(f"an unknown or unexpected tag {tag!r}")
+
+
+def _torch_value(tag: str, text: str):
+    torch = importlib.import_module("torch")
+    try:
+        if tag == "Dev":
+            return torch.device(text)
+        dtype = getattr(torch, text)
+    except (RuntimeError, AttributeError, TypeError) as exc:
+        raise WireError(f"not a torch {'device' if tag == 'Dev' else 'dtype'}: {text!r} ({exc})") from None
+    if not isinstance(dtype, torch.dtype):
+        raise WireError(f"not a torch dtype: {text!r}")
+    return dtype
 
 
 def write_frame(stream, data: bytes) -> None:

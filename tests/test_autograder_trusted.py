@@ -95,6 +95,13 @@ def test_plain_values_roundtrip_exactly():
     assert back[7].shape == (0, 3)
 
 
+def test_torch_devices_and_dtypes_travel():
+    torch = pytest.importorskip("torch")
+    assert _roundtrip([torch.device("cpu"), torch.float32, torch.ones(2)])[:2] == [torch.device("cpu"), torch.float32]
+    with pytest.raises(wire.WireError):
+        wire.Decoder([]).decode({"Dt": "nn"})
+
+
 @pytest.mark.parametrize("value", [np.array([object()], dtype=object), object(), np.arange(3).view(np.matrix),
                                    {"k": lambda: 1}])
 def test_what_is_not_plain_data_is_refused(value):

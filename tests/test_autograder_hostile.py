@@ -90,7 +90,8 @@ def _runner_processes(course: Path) -> list:
     for proc in Path("/proc").iterdir():
         try:
             if proc.name.isdigit() and os.readlink(proc / "cwd").startswith(str(course)):
-                out.append(f"{proc.name}: {(proc / 'cmdline').read_bytes().replace(b'\0', b' ').decode()}")
+                cmdline = (proc / "cmdline").read_bytes().replace(bytes(1), b" ").decode()
+                out.append(f"{proc.name}: {cmdline}")
         except OSError:
             continue
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import importlib.util
 import os
 import socket
@@ -171,6 +172,8 @@ def test_gradebook_agrees_with_the_export(run):
 def test_nothing_leaked_and_nothing_outside_changed(run):
     assert run["listener"].connections == 0
     assert not Path(run["probe"]["OUTSIDE"]).exists()
+    record = json.loads((run["course"] / "results" / HW / "s_write_outside.json").read_text())
+    assert record["score"] == 0 and record["student_id"] == "s_write_outside"
     assert run["repo"][0] == run["repo"][1]
 
 

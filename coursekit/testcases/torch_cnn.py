@@ -223,8 +223,10 @@ def reference_train_one_epoch(model, batches, optimizer, augment=None) -> float:
 
 
 def _compare_states(label: str, got: dict, expected: dict, what: str) -> None:
+    # Adam divides by sqrt(v): one epoch computed with another thread count (the grader's sandbox uses
+    # one) differs by ~1e-9 relative; a wrong loop differs by about the learning rate.
     for (key, g), e in zip(got.items(), expected.values()):
-        checks.assert_matches(label, _numpy(g), _numpy(e), what=f"{key} {what}", rtol=1e-9, atol=1e-12)
+        checks.assert_matches(label, _numpy(g), _numpy(e), what=f"{key} {what}", rtol=1e-6, atol=1e-9)
 
 
 def check_train_one_epoch(train_one_epoch: Callable, lib: Callable, case: Case) -> None:
@@ -240,7 +242,7 @@ def check_train_one_epoch(train_one_epoch: Callable, lib: Callable, case: Case) 
     kwargs = {"augment": _halve} if a["augment"] else {}
     got = train_one_epoch(model, loader, optimizer, torch.device("cpu"), **kwargs)
     checks.assert_matches(case.label, np.asarray([float(got)]), np.asarray([reference_loss]),
-                          what="mean training loss (over the examples)", rtol=1e-9, atol=1e-12)
+                          what="mean training loss (over the examples)", rtol=1e-7, atol=1e-10)
     _compare_states(case.label, model.state_dict(), ref.state_dict(), "after one epoch")
 
 

@@ -135,7 +135,6 @@ LEAKS = {
     "grader_environment": ("import os\nassert os.environ.get({SECRET_NAME!r}) or any('postgres' in v for v in os.environ.values())"),
     "proc_parent_environ": "open('/proc/1/environ', 'rb').read()\nopen('/proc/' + str(__import__('os').getppid()) + '/environ').read()\n"
                            "assert {SECRET_VALUE!r}.encode() in open('/proc/1/environ', 'rb').read()",
-    "write_outside": "open({OUTSIDE!r}, 'w').write('pwned')",
     "seed_replay": "import os\nos.environ['COURSEKIT_SEED'] = '1'\nassert False, 'a seed set here reaches nobody'",
 }
 
@@ -158,6 +157,13 @@ RESOURCES = {
     "infinite_loop_top_level": "while True:\n    pass",
 }
 
+# Writes meant for the grader's files: a folder under /tmp on the host is only the sandbox's own
+# private /tmp, so a write may "succeed" there; the test checks the host's files instead.
+ESCAPES = {
+    "write_outside": ("for path in ({OUTSIDE!r}, {COURSE!r} + '/results/hw_demo/s_write_outside.json', '/etc/passwd'):\n"
+                      "    try:\n        open(path, 'w').write('{{\"score\": 100}}')\n    except OSError:\n        pass"),
+}
+
 
 def _stub(released):
     return copy.deepcopy(released)
@@ -172,6 +178,8 @@ def _stub_cases(released, solution, probe) -> dict:
             out[name] = (with_cell(_stub(released), code), group)
     for name, code in FUNCTIONS_THAT_LIE.items():
         out[name] = (with_cell(_stub(released), code + _redefine_all(released, "_AE"), at_end=True), "lying values")
+    for name, code in ESCAPES.items():
+        out[name] = (with_cell(_stub(released), code.format(**probe)), "leaks")
     for name, attempt in LEAKS.items():
         out[name] = (with_cell(_stub(released), reward(attempt.format(**probe), solution), at_end=True), "leaks")
     out["timeout_in_function"] = (with_cell(_stub(released), _redefine_all(released, None, body="while True: pass"),

@@ -11,14 +11,16 @@ from pathlib import Path
 from .grading import SOLUTIONS_DIR, grade, release
 
 
-def _solved(released, source):
+def solved(released, source):
+    """The released notebook with the source's solution cells filled in, as a good student would hand it in."""
     nb = copy.deepcopy(released)
     answers = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in source.cells
                if c.metadata.get("nbgrader", {}).get("solution")}
     for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if gid in answers:
-            cell.source = "\n".join(ln for ln in answers[gid].splitlines() if "### " not in ln)
+            cell.source = "\n".join(ln for ln in answers[gid].splitlines()
+                                    if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln)
     return nb
 
 
@@ -27,7 +29,7 @@ def make_submissions(hw: str, released_path: Path, subs: Path, n: int, broken: f
     import nbformat
 
     released = nbformat.read(released_path, as_version=4)
-    good = _solved(released, nbformat.read(SOLUTIONS_DIR / hw / f"{hw}.ipynb", as_version=4))
+    good = solved(released, nbformat.read(SOLUTIONS_DIR / hw / f"{hw}.ipynb", as_version=4))
     kinds = ["malformed", "crash", "sys_exit", "released", "missing"]
     every = max(1, round(1 / broken)) if broken > 0 else n + 1
     for k in range(n):

@@ -12,7 +12,7 @@ import pytest
 from autograder import grading
 from autograder import overrides as ovr
 from autograder import regrade as rg
-from autograder.bench import _solved
+from autograder.bench import solved as _solved
 from autograder.cli import main
 from autograder.precheck import precheck
 from autograder.reports import feedback

@@ -738,15 +738,7 @@ def assert_no_python_loop_over(name: str, call: Callable[[int], Any], *, small: 
     size), a loop over the items at least ``large - small`` more. The verdict
     therefore does not depend on timing. Returns the two counts.
     """
-    call(small)  # warm-up: first calls import modules and fill caches
-    _, n_small = count_python_events(call, small)
-    _, n_large = count_python_events(call, large)
-    if n_large - n_small >= large - small:
-        raise CheckFailure(
-            f"{name}: runs {n_large} Python steps for {large} {what} but {n_small} for {small}, so it loops over "
-            f"the {what} in Python (a loop, a comprehension, map or np.vectorize); compute all of them at once "
-            "with array operations (broadcasting or a matrix product)")
-    return n_small, n_large
+    return assert_loop_free(name, lambda n: count_python_events(call, n)[1], small=small, large=large, what=what)
 
 
 def check_gradient_numerically(name: str, f: Callable[[np.ndarray], Any], x: Any, analytic: Any, *,

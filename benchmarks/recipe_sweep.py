@@ -25,20 +25,24 @@ import torch
 from coursekit.nn.experiment import run_training
 from coursekit.nn.recipes import default_config
 
-# Changes from the default recipe (coursekit.nn.recipes.RECIPES[("lenet5", "mnist5k")]); each names
-# every field it is about, so that a candidate stays the same when the default changes.
+# Each candidate names every field of the recipe it is about (OLD: the default until 2026-11-30),
+# so that a candidate stays the same when the default changes.
+OLD = dict(epochs=40, batch_size=32, lr=0.05, label_smoothing=0.1, ema=0.0)
 CANDIDATES: dict[str, dict] = {
-    "e20": dict(epochs=20, label_smoothing=0.0),
-    "e30": dict(epochs=30, label_smoothing=0.0),
-    "e40": dict(epochs=40, label_smoothing=0.0),
-    "e50": dict(epochs=50, label_smoothing=0.0),
-    "e40-ls0.1": dict(epochs=40, label_smoothing=0.1),
-    "e50-ls0.1": dict(epochs=50, label_smoothing=0.1),
-    "e30-ls0.1": dict(epochs=30, label_smoothing=0.1),
-    "e30-b64-lr0.1": dict(epochs=30, batch_size=64, lr=0.1, label_smoothing=0.0),
-    "e40-wd1e-3": dict(epochs=40, weight_decay=1e-3, label_smoothing=0.0),
-    "e40-do0.3": dict(epochs=40, dropout=0.3, label_smoothing=0.0),
-    "e40-onecycle-lr0.1": dict(epochs=40, schedule="onecycle", lr=0.1, label_smoothing=0.0),
+    "e20": {**OLD, "epochs": 20, "label_smoothing": 0.0},
+    "e30": {**OLD, "epochs": 30, "label_smoothing": 0.0},
+    "e40": {**OLD, "label_smoothing": 0.0},
+    "e50": {**OLD, "epochs": 50, "label_smoothing": 0.0},
+    "e40-ls0.1": OLD,
+    "e50-ls0.1": {**OLD, "epochs": 50},
+    "e30-ls0.1": {**OLD, "epochs": 30},
+    "e30-b64-lr0.1": {**OLD, "epochs": 30, "batch_size": 64, "lr": 0.1, "label_smoothing": 0.0},
+    "e40-wd1e-3": {**OLD, "weight_decay": 1e-3, "label_smoothing": 0.0},
+    "e40-do0.3": {**OLD, "dropout": 0.3, "label_smoothing": 0.0},
+    "e40-onecycle-lr0.1": {**OLD, "schedule": "onecycle", "lr": 0.1, "label_smoothing": 0.0},
+    "e40-ls0.1-ema0.999": {**OLD, "ema": 0.999},
+    "b64-e60-ls0.1": {**OLD, "epochs": 60, "batch_size": 64, "lr": 0.1},
+    "b64-e60-ls0.1-ema0.998": {**OLD, "epochs": 60, "batch_size": 64, "lr": 0.1, "ema": 0.998},
 }
 
 

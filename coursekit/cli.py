@@ -64,6 +64,7 @@ def _train_parser(sub) -> None:
     recipe.add_argument("--weight-decay", type=float)
     recipe.add_argument("--schedule", help="cosine, step, onecycle or none")
     recipe.add_argument("--label-smoothing", type=float)
+    recipe.add_argument("--ema", type=float, help="decay of a moving average of the weights (0: none), e.g. 0.998")
     recipe.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                         help="augment training batches (digits: small affine changes; cifar10: shifts and flips)")
     recipe.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,

@@ -62,10 +62,11 @@ def test_same_seed_gives_identical_weights_and_history():
     assert not torch.equal(m1.features.conv1.weight, m3.features.conv1.weight), "a different seed changed nothing"
 
 
-@pytest.mark.parametrize("optimizer,schedule", [("sgd", "cosine"), ("adam", "step")])
-def test_resume_continues_exactly(tmp_path, optimizer, schedule):
+@pytest.mark.parametrize("optimizer,schedule,ema", [("sgd", "cosine", 0.0), ("adam", "step", 0.0),
+                                                  ("sgd", "cosine", 0.9)])
+def test_resume_continues_exactly(tmp_path, optimizer, schedule, ema):
     kw = {**FIT, "optimizer": optimizer, "schedule": schedule, "lr": 0.05 if optimizer == "sgd" else 1e-3,
-          "step_epochs": 1}
+          "step_epochs": 1, "ema": ema}
     straight, ls = _setup()
     h_straight = fit(straight, ls.train, ls.val, epochs=3, **kw)
 
@@ -86,6 +87,34 @@ def test_resume_continues_exactly(tmp_path, optimizer, schedule):
     h_again = fit(again, la.train, la.val, epochs=3, checkpoint=ckpt, **kw)
     assert h_again["train_loss"] == h_straight["train_loss"]
     _assert_same_weights(straight, again, "loading a finished checkpoint")
+
+
+def test_weight_average_is_the_exponential_moving_average_of_the_steps():
+    """ema=d: the model ends with a_t = d a_(t-1) + (1 - d) w_t over the weights after each step (a_1 = w_1)."""
+    torch.manual_seed(0)
+    batches = [(torch.randn(8, 5), torch.randint(0, 3, (8,))) for _ in range(6)]
+    start = torch.nn.Linear(5, 3)
+    d, lr = 0.7, 0.5
+    # The oracle: plain SGD steps by hand, and the average by the formula.
+    w = {k: v.clone() for k, v in start.state_dict().items()}
+    avg = None
+    for epoch in range(2):
+        for x, y in batches:
+            w_req = {k: v.clone().requires_grad_(True) for k, v in w.items()}
+            loss = torch.nn.functional.cross_entropy(x @ w_req["weight"].T + w_req["bias"], y)
+            grads = torch.autograd.grad(loss, list(w_req.values()))
+            w = {k: (v - lr * g).detach() for (k, v), g in zip(w.items(), grads)}
+            avg = dict(w) if avg is None else {k: d * avg[k] + (1 - d) * w[k] for k in w}
+    model = torch.nn.Linear(5, 3)
+    model.load_state_dict(start.state_dict())
+    h = fit(model, batches, batches, epochs=2, optimizer="sgd", lr=lr, momentum=0.0, weight_decay=0.0,
+            schedule=None, ema=d, device="cpu", progress=False, seed=None)
+    for k, v in model.state_dict().items():
+        assert torch.allclose(v, avg[k], atol=1e-6), f"{k}: the model's weights are not the moving average"
+        assert not torch.allclose(v, w[k], atol=1e-4), f"{k}: the model kept its last weights, not the average"
+    assert h["val_loss"][-1] == pytest.approx(evaluate(model, batches)[0], rel=1e-6), "validation must see the average"
+    with pytest.raises(ValueError, match=r"ema must be in \[0, 1\)"):
+        fit(model, batches, epochs=1, ema=1.0, device="cpu", progress=False)
 
 
 def test_fit_learns_and_evaluate_agrees_with_predict():

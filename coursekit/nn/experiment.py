@@ -151,8 +151,8 @@ def run_training(config: TrainConfig) -> RunResult:
         history = fit(ckdist.wrap(model, info), train_loader, loaders.val, epochs=config.epochs,
                       optimizer=config.optimizer, lr=config.lr, momentum=config.momentum,
                       weight_decay=config.weight_decay, schedule=config.schedule,
-                      label_smoothing=config.label_smoothing, device=info.device, amp=config.amp, checkpoint=ckpt,
-                      resume=config.resume, seed=config.seed, progress=config.progress)
+                      label_smoothing=config.label_smoothing, ema=config.ema, device=info.device,
+                      amp=config.amp, checkpoint=ckpt, resume=config.resume, seed=config.seed, progress=config.progress)
         metrics: dict[str, Any] = {}
         if info.is_main:
             test = evaluate(model, loaders.test, info.device)

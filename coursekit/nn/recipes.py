@@ -2,7 +2,7 @@
 
 A :class:`TrainConfig` holds everything one run depends on: the model and data,
 the recipe (batch size, optimiser, learning rate and schedule, weight decay,
-label smoothing, batch norm, dropout, augmentation, epochs) and where and how it
+label smoothing, weight averaging, batch norm, dropout, augmentation, epochs) and where and how it
 runs. :func:`default_config` starts from the recipe measured for a model and data
 set pair (:data:`RECIPES`) and lets any field be overridden::
 
@@ -53,6 +53,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     schedule: str = "cosine"
     label_smoothing: float = 0.0
+    ema: float = 0.0
     augment: bool = False
     batch_norm: bool | None = None
     dropout: float | None = None
@@ -85,7 +86,7 @@ class TrainConfig:
 
 #: The fields of a recipe, as opposed to where and how a run happens.
 RECIPE_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
-                 "label_smoothing", "augment", "batch_norm", "dropout", "width", "resize")
+                 "label_smoothing", "ema", "augment", "batch_norm", "dropout", "width", "resize")
 
 #: Measured recipes by (model, data set); fields not given keep :class:`TrainConfig`'s defaults.
 #: lenet5 / mnist5k: chosen with benchmarks/recipe_sweep.py (the measurements are in the README, "Recipes").
@@ -132,5 +133,7 @@ def _check_numbers(c: TrainConfig) -> None:
         raise ConfigError(f"--weight-decay and --momentum must be >= 0, got {c.weight_decay} and {c.momentum}")
     if not 0 <= c.label_smoothing < 1:
         raise ConfigError(f"--label-smoothing must be in [0, 1), got {c.label_smoothing}")
+    if not 0 <= c.ema < 1:
+        raise ConfigError(f"--ema must be in [0, 1), got {c.ema}")
     if c.dropout is not None and not 0 <= c.dropout < 1:
         raise ConfigError(f"--dropout must be in [0, 1), got {c.dropout}")

@@ -4,9 +4,15 @@
 schedule stepped every batch, mixed precision on CUDA, a tqdm progress bar,
 a per-epoch history, and a checkpoint written after every epoch that holds
 everything needed to continue exactly where it stopped: model, optimizer,
-scheduler, grad scaler, epoch, history and the random number generators
-(torch's global one, and the generators of the training loader and its
-augmentation). With the same ``seed`` two CPU runs give identical weights.
+scheduler, grad scaler, the weight average, epoch, history and the random number
+generators (torch's global one, and the generators of the training loader and
+its augmentation). With the same ``seed`` two CPU runs give identical weights.
+
+With ``ema`` > 0 it also keeps an exponential moving average of the weights (and of
+batch norm's running statistics), updated after every step; validation uses the
+average, and at the end the model is given the averaged weights. Averaging the
+last few thousand steps smooths out the noise of the final SGD steps, which on a
+small data set moves test accuracy by a few tenths of a percent from seed to seed.
 
 Under ``torch.distributed`` (see :mod:`coursekit.nn.distributed`) the same
 function trains a ``DistributedDataParallel`` model: it calls
@@ -29,6 +35,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from .device import describe_device, pick_device
@@ -212,14 +219,20 @@ class _Run:
     world: int
     progress: bool
     config: dict
+    ema: AveragedModel | None = None  # the moving average of ``core``'s weights and buffers
 
     @property
     def says(self) -> bool:
         return self.progress and self.rank == 0
 
+    @property
+    def evaluated(self) -> nn.Module:
+        """What validation measures: the weight average when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
 
 def _start(model, train_loader, epochs, optimizer, lr, momentum, weight_decay, schedule, step_epochs, gamma,
-           label_smoothing, device, amp, progress) -> _Run:
+           label_smoothing, ema, device, amp, progress) -> _Run:
     """Move the model to its device and build the optimiser, schedule and grad scaler."""
     device = pick_device(device)
     rank, world = _dist()
@@ -229,9 +242,11 @@ def _start(model, train_loader, epochs, optimizer, lr, momentum, weight_decay, s
     opt = _make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
     sched = _make_schedule(schedule, opt, epochs * steps, steps, step_epochs, gamma, lr)
     config = dict(optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, schedule=schedule,
-                  epochs=epochs)
-    return _Run(model, _unwrap(model), train_loader, opt, sched, torch.amp.GradScaler("cuda", enabled=use_amp),
-                device, _param_dtype(model), use_amp, label_smoothing, epochs, rank, world, progress, config)
+                  epochs=epochs, **({"ema": ema} if ema else {}))  # a run without an average keeps its old config
+    core = _unwrap(model)
+    average = AveragedModel(core, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True) if ema else None
+    return _Run(model, core, train_loader, opt, sched, torch.amp.GradScaler("cuda", enabled=use_amp),
+                device, _param_dtype(model), use_amp, label_smoothing, epochs, rank, world, progress, config, average)
 
 
 def _resume(run: _Run, checkpoint: Path) -> tuple[int, dict[str, list]]:
@@ -243,6 +258,10 @@ def _resume(run: _Run, checkpoint: Path) -> tuple[int, dict[str, list]]:
         run.sched.load_state_dict(state["scheduler"])
     if state.get("scaler"):
         run.scaler.load_state_dict(state["scaler"])
+    if run.ema is not None:
+        if state.get("ema") is None:
+            raise ValueError(f"{checkpoint} was written without a weight average (ema): resume it with ema=0")
+        run.ema.load_state_dict(state["ema"])
     _set_rng_state(state["rng"], run.train_loader, run.device)
     if run.says:
         print(f"resumed from {checkpoint} at epoch {int(state['epoch'])}/{run.epochs}")
@@ -264,6 +283,8 @@ def _train_step(run: _Run, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     run.scaler.update()
     if run.sched is not None:
         run.sched.step()
+    if run.ema is not None:
+        run.ema.update_parameters(run.core)
     with torch.no_grad():
         n = float(y.numel())
         return torch.stack([loss.detach().double() * n, (logits.argmax(1) == y).sum().double(),
@@ -299,7 +320,7 @@ def _train_epoch(run: _Run, epoch: int) -> tuple[list[float], float]:
 def _epoch_row(run: _Run, epoch: int, stats: list[float], train_seconds: float, val_loader, t0: float) -> dict:
     """Evaluate on ``val_loader`` and make the epoch's history row (and print it)."""
     loss_sum, correct, count = stats
-    val_loss, val_acc = evaluate(run.model, val_loader, run.device, amp=run.use_amp) if val_loader is not None \
+    val_loss, val_acc = evaluate(run.evaluated, val_loader, run.device, amp=run.use_amp) if val_loader is not None \
         else (math.nan, math.nan)
     seconds = time.perf_counter() - t0
     row = dict(epoch=epoch + 1, train_loss=loss_sum / max(count, 1), train_acc=correct / max(count, 1),
@@ -318,6 +339,7 @@ def _save(run: _Run, checkpoint: Path, epoch: int, history: dict[str, list]) -> 
         save_checkpoint(checkpoint, model=run.core.state_dict(), optimizer=run.opt.state_dict(),
                         scheduler=run.sched.state_dict() if run.sched is not None else None,
                         scaler=run.scaler.state_dict() if run.use_amp else None, epoch=epoch,
+                        ema=run.ema.state_dict() if run.ema is not None else None,
                         history=history, rng=_rng_state(run.train_loader, run.device), config=run.config)
     if run.world > 1:
         dist.barrier()
@@ -326,7 +348,7 @@ def _save(run: _Run, checkpoint: Path, epoch: int, history: dict[str, list]) -> 
 def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = None, *, epochs: int = 10,
         optimizer: str = "sgd", lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 5e-4,
         schedule: str | None = "cosine", step_epochs: int | None = None, gamma: float = 0.1,
-        label_smoothing: float = 0.0, device: str | torch.device = "auto", amp: bool = True,
+        label_smoothing: float = 0.0, ema: float = 0.0, device: str | torch.device = "auto", amp: bool = True,
         checkpoint: str | Path | None = None, resume: bool = True, seed: int | None = 0,
         progress: bool = True) -> dict[str, list]:
     """Train ``model`` for ``epochs`` epochs, and return its per-epoch history.
@@ -350,6 +372,9 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         warms up to ``lr`` then anneals.
     label_smoothing : float
         Passed to ``cross_entropy`` for the training loss.
+    ema : float
+        Decay of an exponential moving average of the weights, in [0, 1); 0: none.
+        Validation measures the average, and the model ends with its weights.
     device : str or torch.device
         ``"auto"``: CUDA, then MPS, then CPU (see :func:`coursekit.nn.device.pick_device`).
     amp : bool
@@ -373,10 +398,12 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     """
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
+    if not 0 <= ema < 1:
+        raise ValueError(f"fit: ema must be in [0, 1), got {ema!r}")
     if seed is not None:
         seed_everything(seed)
     run = _start(model, train_loader, epochs, optimizer, lr, momentum, weight_decay, schedule, step_epochs, gamma,
-                 label_smoothing, device, amp, progress)
+                 label_smoothing, ema, device, amp, progress)
     history: dict[str, list] = {k: [] for k in HISTORY_KEYS}
     start = 0
     if checkpoint is not None and resume and Path(checkpoint).is_file():
@@ -393,4 +420,6 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
             history[k].append(row[k])
         if checkpoint is not None:
             _save(run, Path(checkpoint), epoch + 1, history)
+    if run.ema is not None:
+        run.core.load_state_dict(run.ema.module.state_dict())
     return history

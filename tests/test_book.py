@@ -256,3 +256,42 @@ def test_every_executable_page_has_an_up_to_date_notebook_copy():
         assert f'"coursekit[torch] @ {tasks.install_source()}"' in install, (
             f"{page.name}: the Colab cell does not install from the repository of _config.yml "
             f"({tasks.install_source()}): run `python3 tasks.py book`")
+
+
+# ------------------------------------------------------------------ code width
+#: The widest code line the book's column shows without a scroll bar (112 characters at its font size).
+MAX_CODE_LINE = 112
+
+
+def test_no_code_line_of_a_chapter_is_wider_than_the_column():
+    import jupytext
+
+    too_wide = []
+    for page in tasks_module().executable_pages():
+        for cell in jupytext.read(page).cells:
+            if cell.cell_type == "code":
+                too_wide += [f"{page.name}: {len(line)} characters: {line.strip()[:60]}..."
+                             for line in cell.source.splitlines() if len(line) > MAX_CODE_LINE]
+    assert not too_wide, (f"{len(too_wide)} code lines are wider than {MAX_CODE_LINE} characters "
+                          f"(they scroll in the book):\n" + "\n".join(too_wide))
+
+
+# ------------------------------------------------------------------ API reference
+#: Modules the reference leaves out, and why: the layers' files are documented through the package
+#: ``coursekit.layers``, which re-exports them; the homework's hidden cases belong to the grader.
+API_NOT_LISTED = ("coursekit.__main__", "coursekit.layers.", "coursekit.testcases")
+
+
+def test_api_reference_lists_every_module():
+    import pkgutil
+    import re
+
+    import coursekit
+
+    documented = set(re.findall(r"^\.\. automodule:: (\S+)", (REPO_ROOT / "book" / "api.md").read_text(), re.M))
+    modules = {m.name for m in pkgutil.walk_packages(coursekit.__path__, "coursekit.")}
+    public = {m for m in modules if not m.rsplit(".", 1)[-1].startswith("_") and not m.startswith(API_NOT_LISTED)}
+    missing = sorted(public - documented)
+    assert not missing, f"book/api.md has no automodule entry for {missing}"
+    assert not documented - modules - {"coursekit"}, f"book/api.md names modules that do not exist: "\
+        f"{sorted(documented - modules - {'coursekit'})}"

@@ -52,3 +52,38 @@ def test_iou_by_hand():
     assert confusion(pred, truth, 3).tolist() == [[2, 1, 0], [0, 2, 0], [1, 0, 2]]
     # class 0: 2 / (3 + 3 - 2); class 1: 2 / (2 + 3 - 2); class 2: 2 / (3 + 2 - 2)
     assert per_class_iou(pred, truth, 3) == pytest.approx([0.5, 2 / 3, 2 / 3])
+
+
+def test_shapes_dataset_draws_shapes_of_the_asked_size():
+    _, masks = shapes_dataset(30, size=32, shapes=1, radii=(4, 7), noise=0.0, seed=2)
+    for mask in masks:
+        rows = (mask > 0).any(1).nonzero()
+        side = int(rows.max() - rows.min() + 1)
+        assert 2 * 4 + 1 <= side <= 2 * 7 + 1, f"a shape of half-width 4..7 spans {side} rows"
+    with pytest.raises(ValueError, match="radii must be"):
+        shapes_dataset(1, size=16, radii=(4, 8))
+    with pytest.raises(ValueError, match="radii must be"):
+        shapes_dataset(1, radii=(5, 4))
+
+
+def test_fcn_main_path_and_skips():
+    model = TinyFCN(width=4)
+    path = model.main_path()
+    assert sum(isinstance(m, nn.ConvTranspose2d) for m in path) == 2
+    assert sum(isinstance(m, nn.MaxPool2d) for m in path) == 2
+    # The skips: the decoder's convolutions read the upsampled maps and the encoder's maps side by side.
+    assert model.dec2[0].in_channels == 4 + 8 and model.head.in_channels == 4 + 4
+    with pytest.raises(ValueError, match="width must be an int >= 1"):
+        TinyFCN(width=0)
+
+
+def test_fcn_output_at_a_pixel_depends_on_the_full_resolution_skip():
+    """Zeroing the first stage's maps (the skip to the head) changes the scores: the skip is used."""
+    torch.manual_seed(0)
+    model = TinyFCN(width=4).eval()
+    x = torch.randn(1, 1, 16, 16)
+    with torch.no_grad():
+        before = model(x)
+        model.head.weight[:, 4:] = 0               # the head's weights on the skip's channels
+        after = model(x)
+    assert not torch.allclose(before, after)

@@ -43,6 +43,8 @@ CANDIDATES: dict[str, dict] = {
     "e40-ls0.1-ema0.999": {**OLD, "ema": 0.999},
     "b64-e60-ls0.1": {**OLD, "epochs": 60, "batch_size": 64, "lr": 0.1},
     "b64-e60-ls0.1-ema0.998": {**OLD, "epochs": 60, "batch_size": 64, "lr": 0.1, "ema": 0.998},
+    "b128-e80-ls0.1-ema0.998": {**OLD, "epochs": 80, "batch_size": 128, "lr": 0.2, "ema": 0.998},
+    "b128-e100-ls0.1-ema0.998": {**OLD, "epochs": 100, "batch_size": 128, "lr": 0.2, "ema": 0.998},
 }
 
 

@@ -86,6 +86,7 @@ __all__ = [
     "assert_accuracy",
     "time_budget",
     "count_python_events",
+    "python_loop",
     "assert_no_python_loop_over",
     "check_gradient_numerically",
     "assert_not_from",
@@ -858,16 +859,31 @@ def check_backward_with_caches(name: str, backward: Callable, dout: Any, caches:
     raise first
 
 
+def python_loop(n: int) -> int:
+    """A Python loop of ``n`` steps: the probe that shows an event counter still counts."""
+    total = 0
+    for i in range(int(n)):
+        total += i
+    return total
+
+
 def assert_loop_free(name: str, count: Callable[[int], int], *, small: int = 2, large: int = 50,
-                     what: str = "rows") -> tuple:
+                     what: str = "rows", probe: Callable[[int], int] | None = None) -> tuple:
     """Fail if ``count(n)``, the Python events a call on ``n`` items takes, grows with ``n``.
 
     :func:`assert_no_python_loop_over` counts in this process; this takes the count
     from wherever the student's code runs (``student.lib("coursekit.checks.count_python_events")``).
-    Returns the two counts.
+    ``probe(n)``, when given, counts :func:`python_loop` the same way, after the student's
+    calls: a counter that no longer sees a known loop (replaced, or tracing switched off)
+    fails the check instead of passing it. Returns the two counts.
     """
     count(small)  # warm-up: first calls import modules and fill caches
     n_small, n_large = int(count(small)), int(count(large))
+    if probe is not None and int(probe(large)) - int(probe(small)) < large - small:
+        raise CheckFailure(
+            f"{name}: the Python-step counter in your kernel no longer counts a known loop of {large} steps, "
+            "so this check cannot be made: something in the notebook replaced it or switched tracing off "
+            "(sys.settrace)")
     if n_large - n_small >= large - small:
         raise CheckFailure(
             f"{name}: runs {n_large} Python steps for {large} {what} but {n_small} for {small}, so it loops over "

@@ -298,7 +298,7 @@ def corpus_submissions(hw: Homework, corpus) -> dict:
     """A corpus module's cases (tests/corpus/hwN_corpus.py) as :func:`grade_all` submissions:
     ``student -> ((grade_id, edit), ...), expected scores)``; wrong cases lose exactly their tests."""
     subs = {"a_solution": ((), hw.full)}
-    for name, (edits, lost) in corpus.WRONG.items():
+    for name, (edits, lost) in {**corpus.WRONG, **getattr(corpus, "TAMPERING", {})}.items():
         subs[f"w_{name}"] = (tuple((gid, replace(old, new)) for gid, old, new in edits), hw.lose(*lost))
     for name, edits in corpus.CORRECT.items():
         subs[f"c_{name}"] = (tuple((gid, replace(old, new)) for gid, old, new in edits), hw.full)

@@ -90,11 +90,14 @@ def test_resume_continues_exactly(tmp_path, optimizer, schedule, ema):
 
 
 def test_weight_average_is_the_exponential_moving_average_of_the_steps():
-    """ema=d: the model ends with a_t = d a_(t-1) + (1 - d) w_t over the weights after each step (a_1 = w_1)."""
+    """ema=d: the model ends with a_t = d_t a_(t-1) + (1 - d_t) w_t over the weights after each step.
+
+    a_1 = w_1, and d_t = min(d, (1 + n) / (10 + n)) after n averaged steps (the warm-up).
+    """
     torch.manual_seed(0)
     batches = [(torch.randn(8, 5), torch.randint(0, 3, (8,))) for _ in range(6)]
     start = torch.nn.Linear(5, 3)
-    d, lr = 0.7, 0.5
+    d, lr = 0.3, 0.5  # the warm-up's decay passes 0.3 at the third step: both regimes are exercised
     # The oracle: plain SGD steps by hand, and the average by the formula.
     w = {k: v.clone() for k, v in start.state_dict().items()}
     avg = None
@@ -104,7 +107,11 @@ def test_weight_average_is_the_exponential_moving_average_of_the_steps():
             loss = torch.nn.functional.cross_entropy(x @ w_req["weight"].T + w_req["bias"], y)
             grads = torch.autograd.grad(loss, list(w_req.values()))
             w = {k: (v - lr * g).detach() for (k, v), g in zip(w.items(), grads)}
-            avg = dict(w) if avg is None else {k: d * avg[k] + (1 - d) * w[k] for k in w}
+            if avg is None:
+                avg, n = dict(w), 1
+            else:
+                d_n = min(d, (1 + n) / (10 + n))
+                avg, n = {k: d_n * avg[k] + (1 - d_n) * w[k] for k in w}, n + 1
     model = torch.nn.Linear(5, 3)
     model.load_state_dict(start.state_dict())
     h = fit(model, batches, batches, epochs=2, optimizer="sgd", lr=lr, momentum=0.0, weight_decay=0.0,

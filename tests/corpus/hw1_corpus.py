@@ -143,3 +143,16 @@ CORRECT = {
          "    return 1.0 - np.sum(np.minimum(h1, h2), axis=-1)\n"),
     ),
 }
+
+# Wrong cases that change the process they run in (they patch coursekit), so only the sandboxed
+# grader, which gives every submission a process of its own, can judge them; never run in-process.
+TAMPERING = {
+    # a loop over the test rows, and the kernel's step counter replaced so that it always reports 0 steps
+    "pairwise_loop_forged_counter": ((("pairwise_sq_l2",
+                                       "    sq_a = (A * A).sum(axis=1)\n    sq_b = (B * B).sum(axis=1)\n" + _PAIRWISE_RETURN,
+                                       "    D2 = np.zeros((len(A), len(B)))\n    for i in range(len(A)):\n"
+                                       "        D2[i] = ((B - A[i]) ** 2).sum(axis=1)\n    return D2\n"
+                                       "import coursekit.checks as _checks\n"
+                                       "_checks.count_python_events = lambda fn, *a, **k: (fn(*a, **k), 0)\n"),),
+                                     ("test_pairwise_vectorised",)),
+}

@@ -23,13 +23,14 @@ from coursekit.layers import conv as conv_module
 from coursekit.layers import pooling as pooling_module
 from coursekit.layers._threads import batches, blas_threads, map_batches
 
-N = 19  # three slices of 8, 8 and 3 images
+N = 19  # three slices: 8, 8 and 3 images for the pools, 7, 7 and 5 for the convs (equal chunks)
 
 
 @pytest.fixture
 def two_threads(monkeypatch):
     """BLAS at 2 threads, and the layers' work thresholds at 0 so that these small cases use them."""
     monkeypatch.setattr(conv_module, "_PARALLEL_MACS", 0)
+    monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 0)  # chunks of the fewest images
     monkeypatch.setattr(pooling_module, "_PARALLEL_SIZE", 0)
     with threadpool_limits(2):
         if blas_threads() < 2:

@@ -32,6 +32,7 @@ def two_threads(monkeypatch):
     monkeypatch.setattr(conv_module, "_PARALLEL_MACS", 0)
     monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 0)  # chunks of the fewest images
     monkeypatch.setattr(pooling_module, "_PARALLEL_SIZE", 0)
+    monkeypatch.setattr(pooling_module, "_SLICE_BYTES", 0)  # slices of the fewest images
     with threadpool_limits(2):
         if blas_threads() < 2:
             pytest.skip("numpy's BLAS cannot use 2 threads on this machine")

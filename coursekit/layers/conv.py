@@ -88,8 +88,8 @@ def _out_shape(geom: ConvGeometry) -> tuple[int, int, int, int]:
 # image and channel, instead of H_out short rows of W_out, whose per-row overhead was most of
 # the time of LeNet-5's second conv (10-pixel-wide maps). A spare zero row under each padded
 # gradient keeps the last wrapped window inside the array. The price is a copy of dout and a
-# product W_pad / W_out times wider, which long rows do not repay: from _SHORT_ROW columns
-# on, and where the stride along W is larger than 1 (the rows are not contiguous anyway), the
+# product W_pad / W_out times wider, which long rows do not repay: beyond _SHORT_ROW columns,
+# and where the stride along W is larger than 1 (the rows are not contiguous anyway), the
 # rows stay W_out wide. (The gather stays W_out wide too: there the overhang would also widen
 # the forward's product and its output would need cropping, which cost more than the shorter
 # rows save.)
@@ -106,7 +106,7 @@ def _out_shape(geom: ConvGeometry) -> tuple[int, int, int, int]:
 # memory, are gathered again from the cached padded input (one copy).
 
 _MIN_BLOCK = 8  # images
-_SHORT_ROW = 16  # col2im takes wide rows below this W_out (LeNet-5's 10 gained 15%, 16 nothing, 32 lost)
+_SHORT_ROW = 16  # col2im takes wide rows up to this W_out (gain at 10: 15%, at 16: 1-6%; at 32 a loss)
 _CHUNK_BYTES = 2**21
 _KEEP_COLS_BYTES = 2**23
 # Threads pay from about this many multiply-adds per pass (measured on 2 cores: LeNet-5's
@@ -162,7 +162,7 @@ def _im2col(xp, geom: ConvGeometry, *, keep=False):
 def _wide(geom: ConvGeometry) -> int:
     """Columns per row of col2im's windows: W_pad for short rows at stride 1 along W, else W_out."""
     wo = geom.out_hw[1]
-    return geom.x_shape[3] + 2 * geom.padding[1] if geom.stride[1] == 1 and wo < _SHORT_ROW else wo
+    return geom.x_shape[3] + 2 * geom.padding[1] if geom.stride[1] == 1 and wo <= _SHORT_ROW else wo
 
 
 def _widen(dout, geom: ConvGeometry):

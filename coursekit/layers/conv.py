@@ -100,15 +100,13 @@ def _out_shape(geom: ConvGeometry) -> tuple[int, int, int, int]:
 # round trip through memory for the whole batch; and so that small layers such as LeNet-5's
 # make few numpy calls, whose fixed cost would otherwise outweigh their arithmetic. Each
 # thread gathers its chunks into the same scratch buffer, call after call (see _threads.py),
-# and the chunks run on as many threads as numpy's BLAS may use. The cache keeps the
-# forward's cols for the backward pass where they are small (up to _KEEP_COLS_BYTES for the
-# batch: LeNet-5's convs on 50 images hold 3 and 4 MB); larger ones, KH*KW times the input's
-# memory, are gathered again from the cached padded input (one copy).
+# and the chunks run on as many threads as numpy's BLAS may use. The backward pass gathers
+# cols again from the cached padded input (cheap: one copy) instead of keeping the whole
+# batch's cols from the forward pass (KH*KW times the input's memory).
 
 _MIN_BLOCK = 8  # images
 _SHORT_ROW = 16  # col2im takes wide rows up to this W_out (gain at 10: 15%, at 16: 1-6%; at 32 a loss)
 _CHUNK_BYTES = 2**21
-_KEEP_COLS_BYTES = 2**23
 # Threads pay from about this many multiply-adds per pass (measured on 2 cores: LeNet-5's
 # convs on 50 images, 6 and 12 million, ran slower or barely faster on 2 threads; 57 million
 # ran 1.4 times faster). Below it the chunks run serially.
@@ -119,7 +117,6 @@ class Conv2dCache(NamedTuple):
     x_padded: np.ndarray  # (N, C, H + 2 PH, W + 2 PW)
     w: np.ndarray  # (F, C, KH, KW)
     geom: ConvGeometry
-    cols: dict | None = None  # the fast forward's cols of each chunk, by its first image, if kept
 
 
 def _chunks(geom: ConvGeometry, itemsize: int) -> list[slice]:
@@ -145,15 +142,15 @@ def _windows(xp, geom: ConvGeometry, width: int, *, writeable=False):
     )
 
 
-def _im2col(xp, geom: ConvGeometry, *, keep=False):
+def _im2col(xp, geom: ConvGeometry):
     """Gather every window of the padded images ``xp`` (B, C, H_pad, W_pad) in one copy.
 
     Returns cols of shape (B, C*KH*KW, H_out*W_out): ``cols[n, :, t]`` is the window of
-    output pixel t of image n, flattened in the order (c, p, q) of ``w[f]``. Unless
-    ``keep``, cols is the calling thread's scratch buffer, overwritten by its next call.
+    output pixel t of image n, flattened in the order (c, p, q) of ``w[f]``. cols is the
+    calling thread's scratch buffer, overwritten by that thread's next call.
     """
     windows = _windows(xp, geom, geom.out_hw[1])
-    cols = np.empty(windows.shape, xp.dtype) if keep else scratch(windows.shape, xp.dtype)
+    cols = scratch(windows.shape, xp.dtype)
     np.copyto(cols, windows)
     n, c, kh, kw, ho, wo = cols.shape
     return cols.reshape(n, c * kh * kw, ho * wo)
@@ -214,17 +211,13 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0, strict=False):
     (ho, wo) = geom.out_hw
     w2 = w.reshape(f, -1)  # (F, C*KH*KW): one filter per row
     out = np.empty((n, f, ho * wo), dtype=x.dtype)
-    kept = {} if n * w2.shape[1] * ho * wo * x.itemsize <= _KEEP_COLS_BYTES else None
 
     def chunk(s):
-        cols = _im2col(xp[s], geom, keep=kept is not None)
-        if kept is not None:
-            kept[s.start] = cols
-        np.matmul(w2, cols, out=out[s])  # (B, F, H_out*W_out): each window times each filter
+        np.matmul(w2, _im2col(xp[s], geom), out=out[s])  # (B, F, H_out*W_out): each window times each filter
         out[s] += b[:, None]
 
     map_batches(chunk, _chunks(geom, x.itemsize), parallel=out.size * w2.shape[1] >= _PARALLEL_MACS)
-    return out.reshape(n, f, ho, wo), Conv2dCache(xp, w, geom, kept)
+    return out.reshape(n, f, ho, wo), Conv2dCache(xp, w, geom)
 
 
 def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
@@ -244,7 +237,7 @@ def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
     dw : array, shape (F, C, KH, KW)
     db : array, shape (F,)
     """
-    xp, w, geom, kept = cache
+    xp, w, geom = cache
     dout = check_dout("conv2d_backward", dout, _out_shape(geom))
     n, f = dout.shape[:2]
     dout3 = dout.reshape(n, f, -1)  # per image, the layout of the forward's product
@@ -255,8 +248,7 @@ def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
     def chunk(s):
         if need_dx:
             _col2im(np.matmul(w2t, _widen(dout[s], geom)), dxp[s], geom)
-        cols = kept[s.start] if kept else _im2col(xp[s], geom)
-        return np.matmul(dout3[s], cols.transpose(0, 2, 1)).sum(axis=0)  # this chunk's part of dw
+        return np.matmul(dout3[s], _im2col(xp[s], geom).transpose(0, 2, 1)).sum(axis=0)  # this chunk's part of dw
 
     dw = sum(map_batches(chunk, _chunks(geom, xp.itemsize), parallel=dout.size * w2t.shape[0] >= _PARALLEL_MACS))
     db = dout3.sum(axis=(0, 2), dtype=dtype)
@@ -287,7 +279,7 @@ def conv2d_forward_naive(x, w, b, *, stride=1, padding=0, strict=False):
 
 def conv2d_backward_naive(dout, cache: Conv2dCache):
     """Convolution backward pass as explicit loops; same contract as :func:`conv2d_backward`."""
-    xp, w, geom = cache.x_padded, cache.w, cache.geom
+    xp, w, geom = cache
     dout = check_dout("conv2d_backward_naive", dout, _out_shape(geom))
     n, f, ho, wo = dout.shape
     kh, kw = w.shape[2:]

@@ -93,7 +93,7 @@ class _Net(ABC):
         for undo in reversed(steps):
             d = undo(d, grads)
         reg_loss = 0.0
-        for name in self.decayed:
+        for name in self.decayed if self.reg else ():
             w = self.params[name]
             reg_loss += 0.5 * self.reg * float(np.sum(w * w))
             grads[name] = grads[name] + self.reg * w

@@ -11,8 +11,9 @@ Where the system refuses to start a thread (a process limit), the layers run ser
 
 Small layers run serially, and their products on one BLAS thread too (:func:`one_blas_thread`):
 a product of a few million multiply-adds, such as LeNet-5's fully connected layers on 50
-images, gains about 10 microseconds from a second BLAS thread on an idle machine, and loses
-milliseconds whenever another process holds the second core, since BLAS waits for its thread.
+images, gains at best about 10 microseconds from a second BLAS thread (the fastest of 200
+calls), and loses milliseconds whenever another process holds the second core, since BLAS
+waits for its thread.
 """
 
 from __future__ import annotations

@@ -8,11 +8,15 @@ recipe ``coursekit.solver.LENET5_MNIST5K`` (Adam, lr 3e-3 decayed by 0.6 per
 epoch, batches of 50), float32, on the same threads, in alternating rounds so
 that both see the same machine. The time of an epoch is its training pass alone
 (no evaluation). Prints the medians and their ratio; target (issue 16): <= 1.3.
+Each round's ratio and the load average before and after are printed too: on a
+machine that other processes keep busy, two threads of either library wait for
+each other's cores, and the ratio says more about the load than the code.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 
 import torch
@@ -54,14 +58,20 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     times: dict[str, list[float]] = {"numpy": [], "torch": []}
     acc: dict[str, float] = {}
+    load_before = os.getloadavg()[0]
+    rounds = []
     with threadpool_limits(args.threads):
         for r in range(args.rounds):
             seconds, acc["numpy"] = numpy_epochs(data, args.epochs, seed=r)
             times["numpy"] += seconds
+            rounds.append(statistics.median(seconds))
             seconds, acc["torch"] = torch_epochs(args.epochs, seed=r)
             times["torch"] += seconds
+            rounds[-1] /= statistics.median(seconds)
     print(f"LeNet-5 on MNIST-5k, {len(data.X_train)} training images, float32, {args.threads} thread(s), "
-          f"{args.rounds} rounds of {args.epochs} epochs")
+          f"{args.rounds} rounds of {args.epochs} epochs; load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after")
+    print("ratio per round: " + " ".join(f"{r:.2f}" for r in rounds))
     med = {k: statistics.median(v) for k, v in times.items()}
     for k in ("numpy", "torch"):
         print(f"{k:>5}: median epoch {med[k]:.3f} s (min {min(times[k]):.3f}, max {max(times[k]):.3f}), "

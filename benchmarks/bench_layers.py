@@ -11,6 +11,7 @@ The issue's targets (float32) are printed beside the ratios; nothing here assert
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -104,7 +105,8 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=SETTLE_SECONDS, help="seconds of pause before each measurement")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    print(f"numpy {np.__version__}, torch {torch.__version__}; median of {args.reps} runs; ratio = coursekit / torch")
+    print(f"numpy {np.__version__}, torch {torch.__version__}; median of {args.reps} runs; ratio = coursekit / torch; "
+          f"load average {os.getloadavg()[0]:.1f}")
     header = f"{'case':<48} {'dtype':<8} {'thr':>3} {'coursekit ms':>13} {'torch ms':>9} {'ratio':>6} {'target':>7} {'GFLOP/s':>8} {'peak':>6}"
     print(header)
     print("-" * len(header))
@@ -127,6 +129,7 @@ def main() -> None:
                     target_s = f"{target:>7.1f}" if target is not None else " " * 7
                     print(f"{name:<48} {np.dtype(dtype).name:<8} {threads:>3} {t_ours * 1e3:13.2f} {t_theirs * 1e3:9.2f} "
                           f"{ratio:6.2f} {target_s}{gflops} {peak_s}{mark}", flush=True)  # fmt: skip
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -51,14 +51,24 @@ class AdamState(NamedTuple):
 
 
 def adam(w, dw, state: AdamState | None = None, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
-    """Adam, as ``torch.optim.Adam``: momentum on the gradient and its square, bias-corrected."""
+    """Adam, as ``torch.optim.Adam``: momentum on the gradient and its square, bias-corrected.
+
+    ``w <- w - lr * m_hat / (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - beta1^t)`` and
+    ``v_hat = v / (1 - beta2^t)``, computed in torch's order: the corrections are applied to
+    the scalars, and each new array is updated in place, so one step makes few temporaries.
+    """
     m0, v0, t0 = (np.zeros_like(w), np.zeros_like(w), 0) if state is None else state
     t = t0 + 1
-    m = beta1 * m0 + (1 - beta1) * dw
-    v = beta2 * v0 + (1 - beta2) * dw**2
-    m_hat = m / (1 - beta1**t)
-    v_hat = v / (1 - beta2**t)
-    return w - lr * m_hat / (np.sqrt(v_hat) + eps), AdamState(m, v, t)
+    m = beta1 * m0
+    m += (1 - beta1) * dw
+    v = beta2 * v0
+    v += (1 - beta2) * (dw * dw)
+    denom = np.sqrt(v)
+    denom /= np.sqrt(1 - beta2**t)  # sqrt(v_hat)
+    denom += eps
+    step = m / denom
+    step *= lr / (1 - beta1**t)  # lr * m_hat / (sqrt(v_hat) + eps)
+    return w - step, AdamState(m, v, t)
 
 
 UPDATE_RULES = {"sgd": sgd, "sgd_momentum": sgd_momentum, "rmsprop": rmsprop, "adam": adam}

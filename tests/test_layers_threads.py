@@ -21,16 +21,18 @@ from coursekit.layers import conv2d_backward, conv2d_forward, maxpool2d_backward
 from coursekit.layers import _threads
 from coursekit.layers import conv as conv_module
 from coursekit.layers import pooling as pooling_module
-from coursekit.layers._threads import batches, blas_threads, map_batches
+from coursekit.layers._threads import batches, blas_threads, map_batches, one_blas_thread
 
-N = 19  # three slices of 8, 8 and 3 images
+N = 19  # three slices: 8, 8 and 3 images for the pools, 7, 7 and 5 for the convs (equal chunks)
 
 
 @pytest.fixture
 def two_threads(monkeypatch):
     """BLAS at 2 threads, and the layers' work thresholds at 0 so that these small cases use them."""
     monkeypatch.setattr(conv_module, "_PARALLEL_MACS", 0)
+    monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 0)  # chunks of the fewest images
     monkeypatch.setattr(pooling_module, "_PARALLEL_SIZE", 0)
+    monkeypatch.setattr(pooling_module, "_SLICE_BYTES", 0)  # slices of the fewest images
     with threadpool_limits(2):
         if blas_threads() < 2:
             pytest.skip("numpy's BLAS cannot use 2 threads on this machine")
@@ -97,6 +99,18 @@ def test_map_batches_runs_in_order_on_two_threads_and_restores_blas(two_threads)
     assert map_batches(work, batches(40, 4)) == list(range(0, 40, 4))
     assert seen == {threading.current_thread().name, "coursekit-layers-1"}, f"slices ran on {seen}"
     assert blas_threads() == 2, "the BLAS thread count was not restored"
+
+
+def test_one_blas_thread_holds_nested_blocks_and_restores_after_the_last(two_threads):
+    with one_blas_thread():
+        assert blas_threads() == 1, "BLAS must run on one thread inside the block"
+        with one_blas_thread():
+            assert blas_threads() == 1
+        assert blas_threads() == 1, "leaving an inner block released the outer block's hold"
+        assert map_batches(lambda s: blas_threads(), batches(16, 8), parallel=False) == [1, 1]
+    assert blas_threads() == 2, "the BLAS thread count was not restored"
+    with one_blas_thread(False):
+        assert blas_threads() == 2, "a disabled block changed the BLAS thread count"
 
 
 def test_map_batches_restores_blas_and_raises_when_a_slice_fails(two_threads):

@@ -51,6 +51,37 @@ def test_gradient_check_catches_a_wrong_model_gradient():
     assert "dW1 differs from the numerical gradient at index" in str(failed[0])
 
 
+class _TextbookOrder:
+    """The conv nets with ReLU before max pooling, as drawn, instead of after it."""
+
+    def _pool_relu(self, h):
+        h, relu_undo = self._relu(h)
+        h, pool_undo = self._pool(h)
+        return h, lambda d, grads: relu_undo(pool_undo(d, grads), grads)
+
+
+@pytest.mark.parametrize("cls, kwargs, shape", [
+    (LeNet5, dict(input_dim=(1, 28, 28)), (3, 1, 28, 28)),
+    (ThreeLayerConvNet, dict(input_dim=(2, 8, 8), num_filters=3, filter_size=3, hidden_dim=7, batchnorm=True), (4, 2, 8, 8)),
+])  # fmt: skip
+def test_pooling_before_relu_gives_the_textbook_order_exactly(cls, kwargs, shape):
+    """The nets pool before the ReLU (cheaper); loss and every gradient must equal ReLU-then-pool
+    bit for bit. Weights in {-1, 0, 1} and inputs in {-1, 0, 1} make integer maps, so windows hold
+    ties, zeros and all-negative values: the cases where routing could differ."""
+    rng = np.random.default_rng(4)
+    textbook = type("Textbook", (_TextbookOrder, cls), {})
+    models = [c(**kwargs, dtype=np.float64, seed=0) for c in (cls, textbook)]
+    for name, w in models[0].params.items():
+        w[...] = rng.integers(-1, 2, w.shape)
+    models[1].params = {k: v.copy() for k, v in models[0].params.items()}
+    X, y = rng.integers(-1, 2, shape).astype(np.float64), rng.integers(0, 10, shape[0])
+    (loss, grads), (loss_t, grads_t) = (m.loss(X, y) for m in models)
+    assert loss == loss_t, f"{cls.__name__}: loss {loss} with pool-then-ReLU, {loss_t} with ReLU-then-pool"
+    for k in grads:
+        diff = np.abs(grads[k] - grads_t[k]).max()
+        assert np.array_equal(grads[k], grads_t[k]), f"{cls.__name__}: d{k} differs between the two orders by {diff}"
+
+
 def test_scores_mode_and_dtype():
     model = ThreeLayerConvNet(input_dim=(1, 8, 8), num_filters=2, filter_size=3, hidden_dim=5, dtype=np.float32)
     scores = model.loss(np.zeros((3, 1, 8, 8)))

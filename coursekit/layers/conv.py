@@ -78,17 +78,35 @@ def _out_shape(geom: ConvGeometry) -> tuple[int, int, int, int]:
 #     dw    += dout_n @ cols_n.T  (F, C*KH*KW)
 #     dcols_n = W2.T @ dout_n     (C*KH*KW, H_out*W_out), then col2im adds it back onto dx_n.
 #
-# ``np.matmul`` runs these per-image products over a stack in one call. out_n and dout_n are
-# out[n] and dout[n] of the (N, F, H_out, W_out) arrays as stored, so nothing is transposed.
-# The batch is split into chunks of _BLOCK images so that a chunk's cols (KH*KW times as many
-# numbers as its input) are still in the cache while the products and col2im read them,
-# rather than making a round trip through memory for the whole batch. Each thread gathers
-# its chunks into the same scratch buffer, call after call (see _threads.py), and the chunks
-# run on as many threads as numpy's BLAS may use. The backward pass gathers cols again from
-# the cached padded input (cheap: one copy) instead of keeping the whole batch's cols from
-# the forward pass (KH*KW times the input's memory).
+# ``np.matmul`` runs these per-image products over a stack in one call.
+#
+# col2im takes wide rows. With stride 1 along W, output pixel (i, j) writes at tap (p, q) to
+# the flat position (i*SH + p)*W_pad + (j + q) of its padded channel. Let j run over the whole
+# padded width W_pad instead of stopping at W_out: the extra columns are windows that hang over
+# the right edge and wrap onto the next row, and their dout is set to zero, so they add
+# nothing. In exchange, each tap's addition is one run of H_out*W_pad consecutive numbers per
+# image and channel, instead of H_out short rows of W_out, whose per-row overhead was most of
+# the time of LeNet-5's second conv (10-pixel-wide maps). A spare zero row under each padded
+# gradient keeps the last wrapped window inside the array. The price is a copy of dout and a
+# product W_pad / W_out times wider, which long rows do not repay: beyond _SHORT_ROW columns,
+# and where the stride along W is larger than 1 (the rows are not contiguous anyway), the
+# rows stay W_out wide. (The gather stays W_out wide too: there the overhang would also widen
+# the forward's product and its output would need cropping, which cost more than the shorter
+# rows save.)
+#
+# The batch is split into equal chunks of at least _MIN_BLOCK images and, above that, of
+# about _CHUNK_BYTES of cols (KH*KW times as many numbers as the input), so that a chunk's
+# cols are still in the cache while the products and col2im read them, rather than making a
+# round trip through memory for the whole batch; and so that small layers such as LeNet-5's
+# make few numpy calls, whose fixed cost would otherwise outweigh their arithmetic. Each
+# thread gathers its chunks into the same scratch buffer, call after call (see _threads.py),
+# and the chunks run on as many threads as numpy's BLAS may use. The backward pass gathers
+# cols again from the cached padded input (cheap: one copy) instead of keeping the whole
+# batch's cols from the forward pass (KH*KW times the input's memory).
 
-_BLOCK = 8  # images per chunk
+_MIN_BLOCK = 8  # images
+_SHORT_ROW = 16  # col2im takes wide rows up to this W_out (gain at 10: 15%, at 16: 1-6%; at 32 a loss)
+_CHUNK_BYTES = 2**21
 # Threads pay from about this many multiply-adds per pass (measured on 2 cores: LeNet-5's
 # convs on 50 images, 6 and 12 million, ran slower or barely faster on 2 threads; 57 million
 # ran 1.4 times faster). Below it the chunks run serially.
@@ -101,23 +119,67 @@ class Conv2dCache(NamedTuple):
     geom: ConvGeometry
 
 
+def _chunks(geom: ConvGeometry, itemsize: int) -> list[slice]:
+    """The batch as equal chunks of images (see the sizes above)."""
+    n, (c, kh, kw), (ho, wo) = geom.x_shape[0], geom.w_shape[1:], geom.out_hw
+    size = max(_MIN_BLOCK, _CHUNK_BYTES // (c * kh * kw * ho * wo * itemsize))
+    count = -(-n // size)
+    return batches(n, -(-n // count))
+
+
+def _windows(xp, geom: ConvGeometry, width: int, *, writeable=False):
+    """View (B, C, KH, KW, H_out, width) of the padded images ``xp``.
+
+    ``[n, c, p, q, i, j] = xp[n, c, i*SH + p, j*SW + q]``, where j + q may run on into the next
+    row when ``width`` is wider than W_out (col2im's wide rows).
+    """
+    n, c = xp.shape[:2]
+    kh, kw = geom.w_shape[2:]
+    (sh, sw), ho = geom.stride, geom.out_hw[0]
+    s0, s1, s2, s3 = xp.strides
+    return np.lib.stride_tricks.as_strided(
+        xp, shape=(n, c, kh, kw, ho, width), strides=(s0, s1, s2, s3, s2 * sh, s3 * sw), writeable=writeable
+    )
+
+
 def _im2col(xp, geom: ConvGeometry):
-    """Gather every window of the padded images ``xp`` (B, C, Hp, Wp) in one copy.
+    """Gather every window of the padded images ``xp`` (B, C, H_pad, W_pad) in one copy.
 
     Returns cols of shape (B, C*KH*KW, H_out*W_out): ``cols[n, :, t]`` is the window of
     output pixel t of image n, flattened in the order (c, p, q) of ``w[f]``. cols is the
     calling thread's scratch buffer, overwritten by that thread's next call.
     """
-    n, c = xp.shape[:2]
-    kh, kw = geom.w_shape[2:]
-    (sh, sw), (ho, wo) = geom.stride, geom.out_hw
-    s0, s1, s2, s3 = xp.strides
-    windows = np.lib.stride_tricks.as_strided(  # windows[n, c, p, q, i, j] = xp[n, c, i*SH + p, j*SW + q]
-        xp, shape=(n, c, kh, kw, ho, wo), strides=(s0, s1, s2, s3, s2 * sh, s3 * sw), writeable=False
-    )
-    cols = scratch((n, c, kh, kw, ho, wo), xp.dtype)
+    windows = _windows(xp, geom, geom.out_hw[1])
+    cols = scratch(windows.shape, xp.dtype)
     np.copyto(cols, windows)
+    n, c, kh, kw, ho, wo = cols.shape
     return cols.reshape(n, c * kh * kw, ho * wo)
+
+
+def _wide(geom: ConvGeometry) -> int:
+    """Columns per row of col2im's windows: W_pad for short rows at stride 1 along W, else W_out."""
+    wo = geom.out_hw[1]
+    return geom.x_shape[3] + 2 * geom.padding[1] if geom.stride[1] == 1 and wo <= _SHORT_ROW else wo
+
+
+def _widen(dout, geom: ConvGeometry):
+    """dout (B, F, H_out, W_out) as (B, F, H_out*W_wide), zero in the columns past W_out."""
+    n, f, ho, wo = dout.shape
+    if _wide(geom) == wo:
+        return dout.reshape(n, f, ho * wo)
+    wide = np.zeros((n, f, ho, _wide(geom)), dtype=dout.dtype)
+    wide[..., :wo] = dout
+    return wide.reshape(n, f, -1)
+
+
+def _col2im(dcols, dxp, geom: ConvGeometry):
+    """Add the window gradients dcols (B, C*KH*KW, H_out*W_wide) onto dxp (B, C, H_pad + 1, W_pad)."""
+    dx = _windows(dxp, geom, _wide(geom), writeable=True)
+    dcols = dcols.reshape(dx.shape)
+    kh, kw = geom.w_shape[2:]
+    for p in range(kh):  # each kernel tap adds its gradients back onto the input pixels it read
+        for q in range(kw):
+            dx[:, :, p, q] += dcols[:, :, p, q]
 
 
 def conv2d_forward(x, w, b, *, stride=1, padding=0, strict=False):
@@ -154,7 +216,7 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0, strict=False):
         np.matmul(w2, _im2col(xp[s], geom), out=out[s])  # (B, F, H_out*W_out): each window times each filter
         out[s] += b[:, None]
 
-    map_batches(chunk, batches(n, _BLOCK), parallel=out.size * w2.shape[1] >= _PARALLEL_MACS)
+    map_batches(chunk, _chunks(geom, x.itemsize), parallel=out.size * w2.shape[1] >= _PARALLEL_MACS)
     return out.reshape(n, f, ho, wo), Conv2dCache(xp, w, geom)
 
 
@@ -178,27 +240,19 @@ def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
     xp, w, geom = cache
     dout = check_dout("conv2d_backward", dout, _out_shape(geom))
     n, f = dout.shape[:2]
-    c, kh, kw = geom.w_shape[1:]
-    (ho, wo), (ph, pw) = geom.out_hw, geom.padding
-    dout3 = dout.reshape(n, f, ho * wo)  # per image, the layout of the forward's product
+    dout3 = dout.reshape(n, f, -1)  # per image, the layout of the forward's product
     w2t = w.reshape(f, -1).T  # (C*KH*KW, F)
     dtype = np.result_type(dout, xp)
-    dxp = np.zeros(xp.shape, dtype=dtype) if need_dx else None
+    dxp = np.zeros((n, xp.shape[1], xp.shape[2] + 1, xp.shape[3]), dtype=dtype) if need_dx else None
 
     def chunk(s):
-        d = dout3[s]
         if need_dx:
-            dcols = np.matmul(w2t, d).reshape(-1, c, kh, kw, ho, wo)
-            # col2im: each kernel tap adds its gradients back onto the input pixels it read.
-            dx = dxp[s]
-            for p in range(kh):
-                for q in range(kw):
-                    dx[tap(p, q, geom.stride, geom.out_hw)] += dcols[:, :, p, q]
-        return np.matmul(d, _im2col(xp[s], geom).transpose(0, 2, 1)).sum(axis=0)  # this chunk's part of dw
+            _col2im(np.matmul(w2t, _widen(dout[s], geom)), dxp[s], geom)
+        return np.matmul(dout3[s], _im2col(xp[s], geom).transpose(0, 2, 1)).sum(axis=0)  # this chunk's part of dw
 
-    dw = sum(map_batches(chunk, batches(n, _BLOCK), parallel=dout.size * w2t.shape[0] >= _PARALLEL_MACS))
+    dw = sum(map_batches(chunk, _chunks(geom, xp.itemsize), parallel=dout.size * w2t.shape[0] >= _PARALLEL_MACS))
     db = dout3.sum(axis=(0, 2), dtype=dtype)
-    h, wd = geom.x_shape[2:]
+    (ph, pw), (h, wd) = geom.padding, geom.x_shape[2:]
     dx = dxp[:, :, ph : ph + h, pw : pw + wd] if need_dx else None
     return dx, dw.reshape(geom.w_shape), db
 

@@ -6,7 +6,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._threads import one_blas_thread
 from ._validate import as_array, check_dout, float_dtype
+
+# Products below this many multiply-adds run on one BLAS thread (see _threads.py), as the convs'.
+_PARALLEL_MACS = 2**24
 
 
 class LinearCache(NamedTuple):
@@ -46,7 +50,9 @@ def linear_forward(x, w, b):
     if b.shape != (w.shape[0],):
         raise ValueError(f"{fn}: b must have shape ({w.shape[0]},) to match w.shape={w.shape}, got {b.shape}")
     dtype = float_dtype(x, w, b)
-    out = x_flat.astype(dtype, copy=False) @ w.T.astype(dtype, copy=False) + b.astype(dtype, copy=False)
+    with one_blas_thread(x_flat.size * w.shape[0] < _PARALLEL_MACS):
+        out = x_flat.astype(dtype, copy=False) @ w.T.astype(dtype, copy=False)
+    out += b
     return out, LinearCache(x_flat, w, x.shape)
 
 
@@ -66,7 +72,8 @@ def linear_backward(dout, cache: LinearCache):
     """
     x_flat, w, x_shape = cache
     dout = check_dout("linear_backward", dout, (x_flat.shape[0], w.shape[0]))
-    dx = (dout @ w).reshape(x_shape)  # each input feeds every output: "one from all"
-    dw = dout.T @ x_flat  # each weight links one input to one output: "one to one"
+    with one_blas_thread(x_flat.size * w.shape[0] < _PARALLEL_MACS):
+        dx = (dout @ w).reshape(x_shape)  # each input feeds every output: "one from all"
+        dw = dout.T @ x_flat  # each weight links one input to one output: "one to one"
     db = dout.sum(axis=0)
     return dx, dw, db

@@ -42,7 +42,8 @@ def numpy_epochs(data, epochs: int, seed: int) -> tuple[list[float], float]:
 def torch_epochs(epochs: int, seed: int) -> tuple[list[float], float]:
     config = default_config("lenet5", "mnist5k", epochs=epochs, batch_size=LENET5_MNIST5K["batch_size"],
                             optimizer="adam", lr=LENET5_MNIST5K["optim_config"]["lr"], weight_decay=0.0,
-                            schedule="none", augment=False, batch_norm=False, dropout=0.0, device="cpu",
+                            schedule="none", label_smoothing=0.0, ema=0.0, augment=False, batch_norm=False,
+                            dropout=0.0, device="cpu",
                             progress=False, seed=seed)
     result = run_training(config)
     return result.history["train_seconds"], result.metrics["test_accuracy"]

@@ -181,7 +181,7 @@ def test_forked_child_can_use_the_threaded_layers(two_threads, conv_arrays):
 
 
 def test_only_layers_with_enough_work_use_threads(monkeypatch):
-    """LeNet-5's convs and pools on 50 images lose time on threads; a wide conv gains it."""
+    """Small layers (LeNet-5's second conv on 8 images, its pools) lose time on threads; wider ones gain it."""
     calls = []
     run_shares = _threads._run_shares
     monkeypatch.setattr(_threads, "_run_shares", lambda *a: calls.append(a) or run_shares(*a))
@@ -189,12 +189,16 @@ def test_only_layers_with_enough_work_use_threads(monkeypatch):
     with threadpool_limits(2):
         if blas_threads() < 2:
             pytest.skip("numpy's BLAS cannot use 2 threads on this machine")
-        x, w = rng.standard_normal((50, 6, 14, 14)), rng.standard_normal((16, 6, 5, 5))  # LeNet's second conv
+        x, w = rng.standard_normal((8, 6, 14, 14)), rng.standard_normal((16, 6, 5, 5))  # 1.9 million MACs
         out, cache = conv2d_forward(x, w, np.zeros(16))
         conv2d_backward(out, cache)
         pooled, pool_cache = maxpool2d_forward(rng.standard_normal((50, 6, 28, 28)))
         maxpool2d_backward(pooled, pool_cache)
-        assert calls == [], "a LeNet-sized layer ran on threads"
+        assert calls == [], "a small layer ran on threads"
+        x = rng.standard_normal((50, 6, 14, 14))  # LeNet's second conv on a batch of 50: 12 million MACs
+        out, cache = conv2d_forward(x, w, np.zeros(16))
+        assert len(calls) == 1, "LeNet-5's second conv on 50 images should use threads"
+        calls.clear()
         x, w = rng.standard_normal((64, 3, 32, 32)), rng.standard_normal((32, 3, 3, 3))  # the benchmark's first case
         out, cache = conv2d_forward(x, w, np.zeros(32), padding=1)
         conv2d_backward(out, cache)

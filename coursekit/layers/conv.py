@@ -107,10 +107,11 @@ def _out_shape(geom: ConvGeometry) -> tuple[int, int, int, int]:
 _MIN_BLOCK = 8  # images
 _SHORT_ROW = 16  # col2im takes wide rows up to this W_out (gain at 10: 15%, at 16: 1-6%; at 32 a loss)
 _CHUNK_BYTES = 2**21
-# Threads pay from about this many multiply-adds per pass (measured on 2 cores: LeNet-5's
-# convs on 50 images, 6 and 12 million, ran slower or barely faster on 2 threads; 57 million
-# ran 1.4 times faster). Below it the chunks run serially.
-_PARALLEL_MACS = 2**24
+# Threads pay from about this many multiply-adds per pass. Measured on 2 cores, idle: with
+# LeNet-5's convs on 50 images (6 and 12 million) threaded, a numpy training epoch took
+# 0.55-0.63 s against 0.63-0.67 s serial (bench_epoch.py, 2026-11-30); under load the
+# threads lose, which the issue-3 measurements (taken at a load of 15-20) had recorded.
+_PARALLEL_MACS = 2**22
 
 
 class Conv2dCache(NamedTuple):

@@ -91,7 +91,7 @@ RECIPE_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_
 #: Measured recipes by (model, data set); fields not given keep :class:`TrainConfig`'s defaults.
 #: lenet5 / mnist5k: chosen with benchmarks/recipe_sweep.py (the measurements are in the README, "Recipes").
 RECIPES: dict[tuple[str, str], dict[str, Any]] = {
-    ("lenet5", "mnist5k"): dict(epochs=100, batch_size=128, lr=0.2, weight_decay=5e-4, schedule="cosine",
+    ("lenet5", "mnist5k"): dict(epochs=80, batch_size=128, lr=0.2, weight_decay=5e-4, schedule="cosine",
                                 label_smoothing=0.1, ema=0.998, augment=True, batch_norm=True, dropout=0.2),
 }
 

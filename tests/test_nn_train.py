@@ -97,11 +97,11 @@ def test_weight_average_is_the_exponential_moving_average_of_the_steps():
     torch.manual_seed(0)
     batches = [(torch.randn(8, 5), torch.randint(0, 3, (8,))) for _ in range(6)]
     start = torch.nn.Linear(5, 3)
-    d, lr = 0.3, 0.5  # the warm-up's decay passes 0.3 at the third step: both regimes are exercised
+    d, lr = 0.6, 0.5  # the warm-up's decay passes 0.6 after 13 steps of 18: both regimes are exercised
     # The oracle: plain SGD steps by hand, and the average by the formula.
     w = {k: v.clone() for k, v in start.state_dict().items()}
     avg = None
-    for epoch in range(2):
+    for epoch in range(3):
         for x, y in batches:
             w_req = {k: v.clone().requires_grad_(True) for k, v in w.items()}
             loss = torch.nn.functional.cross_entropy(x @ w_req["weight"].T + w_req["bias"], y)
@@ -114,7 +114,7 @@ def test_weight_average_is_the_exponential_moving_average_of_the_steps():
                 avg, n = {k: d_n * avg[k] + (1 - d_n) * w[k] for k in w}, n + 1
     model = torch.nn.Linear(5, 3)
     model.load_state_dict(start.state_dict())
-    h = fit(model, batches, batches, epochs=2, optimizer="sgd", lr=lr, momentum=0.0, weight_decay=0.0,
+    h = fit(model, batches, batches, epochs=3, optimizer="sgd", lr=lr, momentum=0.0, weight_decay=0.0,
             schedule=None, ema=d, device="cpu", progress=False, seed=None)
     for k, v in model.state_dict().items():
         assert torch.allclose(v, avg[k], atol=1e-6), f"{k}: the model's weights are not the moving average"

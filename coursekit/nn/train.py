@@ -259,7 +259,7 @@ def _start(model, train_loader, epochs, optimizer, lr, momentum, weight_decay, s
     opt = _make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
     sched = _make_schedule(schedule, opt, epochs * steps, steps, step_epochs, gamma, lr)
     config = dict(optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, schedule=schedule,
-                  epochs=epochs, **({"ema": ema} if ema else {}))  # a run without an average keeps its old config
+                  epochs=epochs, ema=ema)
     core = _unwrap(model)
     average = AveragedModel(core, multi_avg_fn=_ema_update(ema), use_buffers=True) if ema else None
     return _Run(model, core, train_loader, opt, sched, torch.amp.GradScaler("cuda", enabled=use_amp),

@@ -165,13 +165,12 @@ def sync_install_cells() -> None:
             page.write_text(synced, encoding="utf-8")
 
 
-def pair_notebooks(python=PYTHON) -> subprocess.Popen | None:
+def pair_notebooks(python=PYTHON) -> int:
     """Write book/<page>.ipynb beside each executable page, for Colab, which cannot open .md.
 
     The .md page is the source; the .ipynb (no outputs) is generated from it and
     committed so that Colab can open it from the repository. tests/test_book.py
-    fails when a committed copy no longer matches its page. Runs in the background (the
-    book's build does not read the .ipynb copies); the caller waits for the process.
+    fails when a committed copy no longer matches its page.
     """
     # Cell ids numbered by position, not random, so an unchanged page writes identical bytes.
     convert = (
@@ -184,24 +183,13 @@ def pair_notebooks(python=PYTHON) -> subprocess.Popen | None:
     )
     stale = [p for p in executable_pages()
              if not p.with_suffix(".ipynb").exists() or p.stat().st_mtime > p.with_suffix(".ipynb").stat().st_mtime]
-    if not stale:
-        return None
-    _say(f"pairing {len(stale)} page(s) with their .ipynb copies (in the background)")
-    return subprocess.Popen([str(python), "-c", convert, *map(str, stale)], cwd=ROOT, env=_env())
+    return _run([python, "-c", convert, *stale], env=_env()) if stale else 0  # jupytext alone takes seconds to import
 
 
 def book(args) -> int:
     ensure_venv()
     sync_install_cells()
-    code = publish_homework()
-    if code:
-        return code
-    pairing = pair_notebooks()  # jupytext takes seconds to import: it runs beside the build
-    code = _run([BIN / "jupyter-book", "build", ".", "-W", "-n", "--keep-going", *args], env=_env())
-    paired = pairing.wait() if pairing is not None else 0
-    if paired:
-        _say("pairing the pages with their .ipynb copies failed (see above)")
-    return code or paired
+    return publish_homework() or pair_notebooks() or _run([BIN / "jupyter-book", "build", ".", "-W", "-n", "--keep-going", *args], env=_env())
 
 
 def book_times(args) -> int:

@@ -8,53 +8,26 @@ what differs, where, and by how much::
     conv2d_backward: dw differs from the numerical gradient at index (2, 0, 1, 1):
     analytic 0.4137, numerical 0.3921, relative error 2.7e-02 (expected < 1e-06)
 
-Test cells should import this module afresh inside the cell, so that nothing a
-student cell defined earlier (a helper of the same name, a patched attribute)
-takes part in the verdict::
+Where the checks run
+--------------------
+A test cell asks for the student's code by name (``student("conv2d_forward")``,
+see :mod:`coursekit.homework`) and passes it to these checks.
 
-    import importlib
-    import coursekit.checks as _ck
-    _ck = importlib.reload(_ck)
-
-What is defended against, and what is not
-------------------------------------------
-These checks run in the same Python process as the student's code, so they are
-a guard against shortcuts, not a sandbox.
-
-Defended:
-
-* Calling the reference. Inside :func:`reference_disabled` every function
-  defined in ``coursekit.layers`` raises :class:`ReferenceUsedError`. The swap
-  is on each function's ``__code__``, so aliases made before the check
-  (``from coursekit.layers import conv2d_forward as f``) and copies made with
-  ``types.FunctionType(ref.__code__, ...)`` are caught too. A student function
-  that catches the error and carries on still fails: the context manager
-  raises on exit if the reference was called at all.
-* Calling a library convolution (``torch.nn.functional.conv2d``,
-  ``scipy.signal.correlate2d``, ...) through its module attribute, when that
-  library is already imported.
-* Rebinding numpy functions in the kernel (``np.allclose = lambda *a, **k:
-  True``). The numpy functions the verdict uses are bound when this module is
-  first imported (the homework imports it in a locked cell before any student
-  code) and those bindings survive ``importlib.reload``; the comparison itself
-  uses ndarray operators and methods, which student code cannot rebind.
-* Redefining or patching helpers. A reload gives fresh function objects, so
-  ``checks.assert_close = lambda *a, **k: None`` in a student cell is undone.
-* Returning an ndarray subclass with rigged operators: results are converted
-  to plain float64 arrays first. Mutating the inputs is reported.
-
-Not defended (these need the grading sandbox, a separate process, or a human):
-
-* Anything deliberate at the interpreter level: replacing
-  ``sys.modules['coursekit.checks']`` or ``importlib.reload``, patching the
-  private state of this module or numpy's internals, restoring the reference's
-  ``__code__`` from inside the student's function, IPython input transformers
-  that rewrite later cells, inspecting the caller's frames.
-* Reading files the kernel can see: at grading time the instructor's source
-  notebook (hidden tests) and the gradebook live in the course directory.
-* Library functions imported under another name before the check
-  (``from torch.nn.functional import conv2d``), and reference source code
-  pasted into the notebook. These are plagiarism questions for a human.
+* **In the grader** the test cell runs in a trusted process that has never run
+  student code: ``student(name)`` is a proxy that calls into the sandboxed
+  kernel and brings back plain data, and the verdict is computed here. The
+  homework's forbidden modules (the reference implementation, library
+  convolutions) are masked inside the sandbox, which is what enforces them.
+* **In the student's own notebook** the same cells run beside the student's
+  code, as feedback rather than a verdict. :func:`reference_disabled` then gives
+  early warning of a call to the reference: every function defined in
+  ``coursekit.layers`` (and copies made from its code) and the library
+  convolutions in ``FORBIDDEN_ATTRIBUTES`` raise :class:`ReferenceUsedError`
+  while the student's function runs. The numpy functions the verdict uses are
+  bound when this module is first imported, so a notebook that rebinds
+  ``np.allclose`` does not change what these checks compute. None of this is a
+  defence against a deliberate attack in the same process; the grader does not
+  rely on it.
 """
 from __future__ import annotations
 
@@ -80,8 +53,6 @@ __all__ = [
     "check_backward_numerically",
     "check_backward",
     "reference_disabled",
-    "conv2d_cases",
-    "check_against_reference_in",
     "assert_scalar_close",
     "assert_accuracy",
     "time_budget",
@@ -89,7 +60,6 @@ __all__ = [
     "python_loop",
     "assert_no_python_loop_over",
     "check_gradient_numerically",
-    "assert_not_from",
     "in_case",
     "assert_close_to_scale",
     "assert_close_to_any",
@@ -571,87 +541,7 @@ def check_backward(forward: Callable, backward: Callable, reference_forward: Cal
     return grads
 
 
-# ------------------------------------------------------------------- test data
-
-
-def conv2d_cases(rng: np.random.Generator, n: int = 3, *, max_batch: int = 2, max_channels: int = 3,
-                 max_filters: int = 3, max_size: int = 8, max_kernel: int = 4, max_stride: int = 3,
-                 max_padding: int = 2, cover: bool = True) -> list:
-    """Random float64 convolution problems: dicts with ``x, w, b, stride, padding``.
-
-    Shapes are small (finite differences call the forward twice per input
-    entry) but cover non-square images and kernels, strides that do not divide
-    the padded size evenly, and padding larger than needed. Every case has an
-    output of at least 1x1. With ``cover`` (the default) the first cases
-    cycle through stride/padding combinations (padding > 0 with stride 1,
-    padding > 0 with stride > 1, no padding), so every run exercises each.
-    """
-    cases = []
-    while len(cases) < n:
-        i = len(cases)
-        N = int(rng.integers(1, max_batch + 1))
-        C = int(rng.integers(1, max_channels + 1))
-        F = int(rng.integers(1, max_filters + 1))
-        KH, KW = (int(k) for k in rng.integers(1, max_kernel + 1, size=2))
-        H, W = (int(s) for s in rng.integers(3, max_size + 1, size=2))
-        if cover:
-            # Deterministic coverage, so no seed can skip a feature: case 0 pads
-            # with stride 1, case 1 pads with a stride > 1, case 2 has no padding.
-            stride = 1 + i % max_stride
-            padding = (i + 1) % (max_padding + 1)
-        else:
-            stride = int(rng.integers(1, max_stride + 1))
-            padding = int(rng.integers(0, max_padding + 1))
-        if H + 2 * padding < KH or W + 2 * padding < KW:
-            continue
-        cases.append({
-            "x": rng.standard_normal((N, C, H, W)),
-            "w": rng.standard_normal((F, C, KH, KW)),
-            "b": rng.standard_normal(F),
-            "stride": stride,
-            "padding": padding,
-        })
-    return cases
-
-
 # ------------------------------------------------- more checks (homework 1, 2, 4, 5)
-
-
-def _scalar_to_array(value: Any) -> Any:
-    """A number (Python, numpy scalar or 0-d array) becomes a 1-element float64 array, so that a
-    loss returned as ``float`` compares like one returned as ``np.float64`` (and the failure
-    message can index it); anything else is unchanged."""
-    if (isinstance(value, (int, float)) and not isinstance(value, bool)) or \
-            (isinstance(value, _ndarray) and value.ndim == 0):
-        return _asarray([value], dtype=_float64)
-    return value
-
-
-def check_against_reference_in(modules: Sequence[str], student_fn: Callable, reference_fn: Callable,
-                               args: Sequence = (), kwargs: Mapping | None = None, *,
-                               forbidden: Sequence = FORBIDDEN_ATTRIBUTES, **options: Any) -> tuple:
-    """:func:`check_against_reference` with the functions of ``modules`` disabled.
-
-    For references outside ``coursekit.layers`` (``coursekit.distances``,
-    ``coursekit.gradcheck``, ...): the reference runs first, on copies of the
-    arguments, then the student's function runs on other copies inside
-    ``reference_disabled(modules, forbidden)``. Python numbers among the
-    returned values (a loss returned as ``float``) are compared as 0-d float64
-    arrays. ``options`` are those of :func:`check_against_reference`.
-    """
-    kwargs = dict(kwargs or {})
-    options.setdefault("name", getattr(student_fn, "__name__", "function"))
-    expected = reference_fn(*_copy_args(args), **kwargs)
-    expected = tuple(_scalar_to_array(e) for e in expected) if isinstance(expected, tuple) \
-        else _scalar_to_array(expected)
-
-    def student(*a, **k):
-        with reference_disabled(modules, forbidden):
-            got = student_fn(*a, **k)
-        return tuple(_scalar_to_array(g) for g in got) if isinstance(got, tuple) else _scalar_to_array(got)
-
-    return check_against_reference(student, lambda *a, **k: expected, args, kwargs,
-                                   disable_reference=False, **options)
 
 
 def assert_scalar_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-7, atol: float = 1e-9,
@@ -755,27 +645,6 @@ def check_gradient_numerically(name: str, f: Callable[[np.ndarray], Any], x: Any
     numerical = _asarray(_numerical_gradient_array(lambda v: _asarray(_float64(f(v))), x.copy(),
                                                    _asarray(1.0), h=h), dtype=_float64)
     _assert_gradient_close(name, what, analytic, numerical, tol=tol, atol=atol)
-
-
-def assert_not_from(name: str, obj: Any, prefixes: Sequence[str] = ("coursekit",), *, what: str = "your class") -> None:
-    """Fail if ``obj``'s class, or the class of any of its submodules, comes from ``prefixes``.
-
-    :func:`reference_disabled` swaps module-level functions only; a student
-    who subclasses or aliases a reference *class* (``ResidualBlock =
-    coursekit.nn.models.BasicBlock``) is caught here instead. For a
-    ``torch.nn.Module`` every submodule is checked (``obj.modules()``).
-    """
-    modules = list(obj.modules()) if callable(getattr(obj, "modules", None)) else [obj]
-    for m in modules:
-        for cls in type(m).__mro__:
-            owner = getattr(cls, "__module__", "") or ""
-            if any(owner == p or owner.startswith(p + ".") for p in prefixes):
-                raise ReferenceUsedError(
-                    f"{name}: {what} uses {owner}.{cls.__qualname__}, the course's reference; "
-                    "build it from torch.nn layers yourself")
-
-
-# ------------------------------------------------- named cases (hidden tests that draw their inputs)
 
 
 @contextlib.contextmanager

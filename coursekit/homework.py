@@ -52,7 +52,7 @@ def points_markdown(path) -> str:
 # In the student's own notebook this returns the object the notebook defined. In the grader the
 # same test runs in a trusted process that has never run student code, and ``student`` is the
 # grader's: it returns a proxy that calls into the sandboxed kernel and brings back plain data
-# (see autograder/trusted.py). A test is therefore written once and reads the same in both places.
+# (see autograder/session.py). A test is therefore written once and reads the same in both places.
 
 
 class _Student:

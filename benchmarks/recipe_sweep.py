@@ -45,6 +45,10 @@ CANDIDATES: dict[str, dict] = {
     "b64-e60-ls0.1-ema0.998": {**OLD, "epochs": 60, "batch_size": 64, "lr": 0.1, "ema": 0.998},
     "b128-e80-ls0.1-ema0.998": {**OLD, "epochs": 80, "batch_size": 128, "lr": 0.2, "ema": 0.998},
     "b128-e100-ls0.1-ema0.998": {**OLD, "epochs": 100, "batch_size": 128, "lr": 0.2, "ema": 0.998},
+    "b128-e80-wd1e-3": {**OLD, "epochs": 80, "batch_size": 128, "lr": 0.2, "ema": 0.998, "weight_decay": 1e-3},
+    "b128-e80-ema0.999": {**OLD, "epochs": 80, "batch_size": 128, "lr": 0.2, "ema": 0.999},
+    "b128-e80-lr0.1": {**OLD, "epochs": 80, "batch_size": 128, "lr": 0.1, "ema": 0.998},
+    "b256-e120-lr0.4": {**OLD, "epochs": 120, "batch_size": 256, "lr": 0.4, "ema": 0.997},
 }
 
 

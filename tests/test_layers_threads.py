@@ -203,3 +203,37 @@ def test_only_layers_with_enough_work_use_threads(monkeypatch):
         out, cache = conv2d_forward(x, w, np.zeros(32), padding=1)
         conv2d_backward(out, cache)
         assert len(calls) == 2, "the forward and backward of a 57-million multiply-add conv should use threads"
+
+
+def test_conv_backward_is_the_same_with_kept_or_regathered_windows(two_threads, conv_arrays, monkeypatch):
+    """Small layers keep the forward's windows for the backward; large ones gather them again."""
+    kept_pass = conv_pass(*conv_arrays)
+    monkeypatch.setattr(conv_module, "_KEEP_BYTES", 0)
+    regathered = conv_pass(*conv_arrays)
+    assert conv2d_forward(*conv_arrays[:3], padding=1)[1].cols is None  # the second path did run
+    for name, a, b in zip(["out", "dx", "dw", "db"], kept_pass, regathered):
+        assert np.array_equal(a, b), f"conv {name} differs between kept and regathered windows"
+
+
+def test_a_second_forward_does_not_overwrite_the_windows_a_live_cache_keeps(conv_arrays, assert_close):
+    x, w, b, dout = conv_arrays
+    _, first = conv2d_forward(x, w, b, padding=1)
+    _, second = conv2d_forward(-x, w, b, padding=1)  # same shapes: the same size of windows
+    assert first.cols is not None and not np.shares_memory(first.cols, second.cols)
+    for name, ours, theirs in zip(["dx", "dw", "db"], conv2d_backward(dout, first), torch_conv_pass(*conv_arrays)[1:]):
+        assert_close(ours, theirs, name=f"backward of the first of two live caches: {name}", rtol=1e-9, atol=1e-10)
+
+
+def test_kept_reuses_an_array_only_once_nothing_refers_to_it():
+    def address(array):
+        return array.__array_interface__["data"][0]
+
+    a = _threads.kept((3, 5), np.float32)
+    view, earlier = a[1:], {address(a)}
+    del a
+    b = _threads.kept((3, 5), np.float32)
+    assert not np.shares_memory(view, b), "an array was handed out again while a view of it was alive"
+    earlier.add(address(b))
+    del view, b
+    assert address(_threads.kept((3, 5), np.float32)) in earlier, "a released array was not reused"
+    assert _threads.kept((3, 5), np.float64).dtype == np.float64 and _threads.kept((5, 3), np.float32).shape == (5, 3)

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._threads import batches, map_batches, scratch
+from ._threads import batches, kept, map_batches, scratch
 from ._validate import as_array, check_dout, float_dtype, output_hw, tap, window
 
 
@@ -100,9 +100,15 @@ def _out_shape(geom: ConvGeometry) -> tuple[int, int, int, int]:
 # round trip through memory for the whole batch; and so that small layers such as LeNet-5's
 # make few numpy calls, whose fixed cost would otherwise outweigh their arithmetic. Each
 # thread gathers its chunks into the same scratch buffer, call after call (see _threads.py),
-# and the chunks run on as many threads as numpy's BLAS may use. The backward pass gathers
-# cols again from the cached padded input (cheap: one copy) instead of keeping the whole
-# batch's cols from the forward pass (KH*KW times the input's memory).
+# and the chunks run on as many threads as numpy's BLAS may use.
+#
+# Where the whole batch's cols are small (at most _KEEP_BYTES, as for LeNet-5's convs on 50
+# images: 3.9 and 3.0 MB), the forward gathers them into an array the cache keeps, and the
+# backward reuses them instead of gathering again (LeNet-5's backward passes on 50 images:
+# 0.49 -> 0.27 ms and 1.9 -> 1.5 ms on one thread). The array comes from _threads.kept, which
+# reuses one no longer referenced: fresh, it cost 2,500 page faults per training step.
+# Larger cols are gathered again from the cached padded input (one copy) rather than held
+# (KH*KW times the input's memory).
 
 _MIN_BLOCK = 8  # images
 _SHORT_ROW = 16  # col2im takes wide rows up to this W_out (gain at 10: 15%, at 16: 1-6%; at 32 a loss)
@@ -112,12 +118,14 @@ _CHUNK_BYTES = 2**21
 # 0.55-0.63 s against 0.63-0.67 s serial (bench_epoch.py, 2026-11-30); under load the
 # threads lose, which the issue-3 measurements (taken at a load of 15-20) had recorded.
 _PARALLEL_MACS = 2**22
+_KEEP_BYTES = 2**23  # 8 MiB
 
 
 class Conv2dCache(NamedTuple):
     x_padded: np.ndarray  # (N, C, H + 2 PH, W + 2 PW)
     w: np.ndarray  # (F, C, KH, KW)
     geom: ConvGeometry
+    cols: np.ndarray | None = None  # (N, C*KH*KW, H_out*W_out): the forward's windows, kept when small
 
 
 def _chunks(geom: ConvGeometry, itemsize: int) -> list[slice]:
@@ -143,15 +151,16 @@ def _windows(xp, geom: ConvGeometry, width: int, *, writeable=False):
     )
 
 
-def _im2col(xp, geom: ConvGeometry):
+def _im2col(xp, geom: ConvGeometry, out=None):
     """Gather every window of the padded images ``xp`` (B, C, H_pad, W_pad) in one copy.
 
     Returns cols of shape (B, C*KH*KW, H_out*W_out): ``cols[n, :, t]`` is the window of
-    output pixel t of image n, flattened in the order (c, p, q) of ``w[f]``. cols is the
-    calling thread's scratch buffer, overwritten by that thread's next call.
+    output pixel t of image n, flattened in the order (c, p, q) of ``w[f]``. cols is ``out``
+    when given (an array of that shape), else the calling thread's scratch buffer,
+    overwritten by that thread's next call.
     """
     windows = _windows(xp, geom, geom.out_hw[1])
-    cols = scratch(windows.shape, xp.dtype)
+    cols = scratch(windows.shape, xp.dtype) if out is None else out.reshape(windows.shape)
     np.copyto(cols, windows)
     n, c, kh, kw, ho, wo = cols.shape
     return cols.reshape(n, c * kh * kw, ho * wo)
@@ -212,13 +221,15 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0, strict=False):
     (ho, wo) = geom.out_hw
     w2 = w.reshape(f, -1)  # (F, C*KH*KW): one filter per row
     out = np.empty((n, f, ho * wo), dtype=x.dtype)
+    cols = kept((n, w2.shape[1], ho * wo), x.dtype) if out.nbytes // f * w2.shape[1] <= _KEEP_BYTES else None
 
     def chunk(s):
-        np.matmul(w2, _im2col(xp[s], geom), out=out[s])  # (B, F, H_out*W_out): each window times each filter
+        windows = _im2col(xp[s], geom, None if cols is None else cols[s])
+        np.matmul(w2, windows, out=out[s])  # (B, F, H_out*W_out): each window times each filter
         out[s] += b[:, None]
 
     map_batches(chunk, _chunks(geom, x.itemsize), parallel=out.size * w2.shape[1] >= _PARALLEL_MACS)
-    return out.reshape(n, f, ho, wo), Conv2dCache(xp, w, geom)
+    return out.reshape(n, f, ho, wo), Conv2dCache(xp, w, geom, cols)
 
 
 def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
@@ -238,7 +249,7 @@ def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
     dw : array, shape (F, C, KH, KW)
     db : array, shape (F,)
     """
-    xp, w, geom = cache
+    xp, w, geom, cols = cache
     dout = check_dout("conv2d_backward", dout, _out_shape(geom))
     n, f = dout.shape[:2]
     dout3 = dout.reshape(n, f, -1)  # per image, the layout of the forward's product
@@ -249,7 +260,8 @@ def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
     def chunk(s):
         if need_dx:
             _col2im(np.matmul(w2t, _widen(dout[s], geom)), dxp[s], geom)
-        return np.matmul(dout3[s], _im2col(xp[s], geom).transpose(0, 2, 1)).sum(axis=0)  # this chunk's part of dw
+        windows = _im2col(xp[s], geom) if cols is None else cols[s]
+        return np.matmul(dout3[s], windows.transpose(0, 2, 1)).sum(axis=0)  # this chunk's part of dw
 
     dw = sum(map_batches(chunk, _chunks(geom, xp.itemsize), parallel=dout.size * w2t.shape[0] >= _PARALLEL_MACS))
     db = dout3.sum(axis=(0, 2), dtype=dtype)
@@ -280,7 +292,7 @@ def conv2d_forward_naive(x, w, b, *, stride=1, padding=0, strict=False):
 
 def conv2d_backward_naive(dout, cache: Conv2dCache):
     """Convolution backward pass as explicit loops; same contract as :func:`conv2d_backward`."""
-    xp, w, geom = cache
+    xp, w, geom, _ = cache
     dout = check_dout("conv2d_backward_naive", dout, _out_shape(geom))
     n, f, ho, wo = dout.shape
     kh, kw = w.shape[2:]

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._threads import batches, kept, map_batches, scratch
-from ._validate import as_array, check_dout, float_dtype, output_hw, tap, window
+from ._validate import as_array, check_dout, float_dtype, output_hw, window
 
 
 class ConvGeometry(NamedTuple):

@@ -237,3 +237,12 @@ def test_kept_reuses_an_array_only_once_nothing_refers_to_it():
     del view, b
     assert address(_threads.kept((3, 5), np.float32)) in earlier, "a released array was not reused"
     assert _threads.kept((3, 5), np.float64).dtype == np.float64 and _threads.kept((5, 3), np.float32).shape == (5, 3)
+
+
+def test_kept_remembers_at_most_its_byte_budget(monkeypatch):
+    monkeypatch.setattr(_threads, "_kept", [])
+    monkeypatch.setattr(_threads, "_KEPT_BYTES", 10_000)
+    for n in (1000, 1001, 1002, 1003):  # 4 kB each, all released at once
+        _threads.kept((n,), np.float32)
+    assert sum(a.nbytes for a in _threads._kept) <= 10_000 and len(_threads._kept) == 2
+    assert _threads.kept((20_000,), np.float32).nbytes == 80_000 and len(_threads._kept) == 1  # the newest stays

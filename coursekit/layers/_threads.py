@@ -212,7 +212,8 @@ def scratch(shape, dtype) -> np.ndarray:
 
 _kept_lock = threading.Lock()
 _kept: list[np.ndarray] = []  # arrays handed out by kept(), newest last
-_KEPT_COUNT = 8  # at most this many are remembered
+_KEPT_COUNT = 8  # at most this many are remembered,
+_KEPT_BYTES = 2**26  # and at most 64 MiB of them: the oldest are forgotten first
 
 
 def kept(shape, dtype) -> np.ndarray:
@@ -233,5 +234,7 @@ def kept(shape, dtype) -> np.ndarray:
         a = np.empty(shape, dtype=dtype)
         _kept.append(a)
         del _kept[:-_KEPT_COUNT]
+        while sum(k.nbytes for k in _kept) > _KEPT_BYTES and len(_kept) > 1:
+            del _kept[0]
         return a
 

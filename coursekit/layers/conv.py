@@ -102,13 +102,13 @@ def _out_shape(geom: ConvGeometry) -> tuple[int, int, int, int]:
 # thread gathers its chunks into the same scratch buffer, call after call (see _threads.py),
 # and the chunks run on as many threads as numpy's BLAS may use.
 #
-# Where the whole batch's cols are small (at most _KEEP_BYTES, as for LeNet-5's convs on 50
-# images: 3.9 and 3.0 MB), the forward gathers them into an array the cache keeps, and the
-# backward reuses them instead of gathering again (LeNet-5's backward passes on 50 images:
-# 0.49 -> 0.27 ms and 1.9 -> 1.5 ms on one thread). The array comes from _threads.kept, which
-# reuses one no longer referenced: fresh, it cost 2,500 page faults per training step.
-# Larger cols are gathered again from the cached padded input (one copy) rather than held
-# (KH*KW times the input's memory).
+# Where the whole batch's cols are small (at most _KEEP_BYTES: LeNet-5's convs on 50 images,
+# 3.9 and 3.0 MB; the benchmark's float64 conv 3->32 on 64 images, 14 MB), the forward
+# gathers them into an array the cache keeps, and the backward reuses them instead of
+# gathering again (LeNet-5's backward passes on 50 images: 0.49 -> 0.27 ms and 1.9 -> 1.5 ms
+# on one thread). The array comes from _threads.kept, which reuses one no longer referenced:
+# fresh, it cost 2,500 page faults per training step. Larger cols are gathered again from
+# the cached padded input (one copy) rather than held (KH*KW times the input's memory).
 
 _MIN_BLOCK = 8  # images
 _SHORT_ROW = 16  # col2im takes wide rows up to this W_out (gain at 10: 15%, at 16: 1-6%; at 32 a loss)
@@ -118,7 +118,7 @@ _CHUNK_BYTES = 2**21
 # 0.55-0.63 s against 0.63-0.67 s serial (bench_epoch.py, 2026-11-30); under load the
 # threads lose, which the issue-3 measurements (taken at a load of 15-20) had recorded.
 _PARALLEL_MACS = 2**22
-_KEEP_BYTES = 2**23  # 8 MiB
+_KEEP_BYTES = 2**24  # 16 MiB
 
 
 class Conv2dCache(NamedTuple):

@@ -71,9 +71,10 @@ _refused = False  # the system would not start a thread: stay serial
 _local = threading.local()
 
 
-def _forget_threads():  # a forked child has none of its parent's threads
-    global _lock, _workers, _local
+def _forget_threads():  # a forked child has none of its parent's threads, nor their locks
+    global _lock, _workers, _local, _serial, _kept_lock
     _lock, _workers, _local = threading.Lock(), None, threading.local()
+    _serial, _kept_lock = threading.Lock(), threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_threads)

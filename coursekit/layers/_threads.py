@@ -211,6 +211,15 @@ def scratch(shape, dtype) -> np.ndarray:
     return buf[:nbytes].view(dtype).reshape(shape)
 
 
+def _unreferenced_count() -> int:
+    """What ``sys.getrefcount`` reads, in kept()'s loop, for an array nothing else refers to."""
+    count = 0
+    for a in [np.empty(0)]:
+        count = sys.getrefcount(a)  # the list, the loop variable, the argument: 3 on CPython 3.11
+    return count
+
+
+_UNREFERENCED = _unreferenced_count()
 _kept_lock = threading.Lock()
 _kept: list[np.ndarray] = []  # arrays handed out by kept(), newest last
 _KEPT_COUNT = 8  # at most this many are remembered,
@@ -229,8 +238,7 @@ def kept(shape, dtype) -> np.ndarray:
     shape = tuple(shape)
     with _kept_lock:
         for a in _kept:
-            # references: the list, the loop variable and getrefcount's argument
-            if a.shape == shape and a.dtype == dtype and sys.getrefcount(a) == 3:
+            if a.shape == shape and a.dtype == dtype and sys.getrefcount(a) == _UNREFERENCED:
                 return a
         a = np.empty(shape, dtype=dtype)
         _kept.append(a)

@@ -221,7 +221,8 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0, strict=False):
     (ho, wo) = geom.out_hw
     w2 = w.reshape(f, -1)  # (F, C*KH*KW): one filter per row
     out = np.empty((n, f, ho * wo), dtype=x.dtype)
-    cols = kept((n, w2.shape[1], ho * wo), x.dtype) if out.nbytes // f * w2.shape[1] <= _KEEP_BYTES else None
+    cols_shape = (n, w2.shape[1], ho * wo)  # every image's windows, as _im2col lays them out
+    cols = kept(cols_shape, x.dtype) if np.prod(cols_shape) * x.itemsize <= _KEEP_BYTES else None
 
     def chunk(s):
         windows = _im2col(xp[s], geom, None if cols is None else cols[s])
